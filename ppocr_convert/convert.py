@@ -1,0 +1,254 @@
+"""The conversion chain: source → onnx-raw → onnx → tflite-fp32/fp16 → dist/.
+
+Each stage is cached by content (stage_cache); artifacts are published into
+`dist/<model>/<target>/` by building them next to it and renaming, so a failed or
+interrupted run leaves the previous artifacts untouched.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import onnx
+
+from . import backend, frontend, sources
+from .config import STAGES, TARGETS, ModelConfig
+from .errors import ConfigError, ConvertError, GpuCompatibilityError
+from .inspect_model import inspect_file
+from .stage_cache import StageCache, cache_key
+
+ProgressFn = Callable[[str, str], None]  # (stage, message)
+
+ARTIFACT_EXT = {"onnx-raw": ".onnx", "onnx": ".onnx", "tflite-fp32": ".tflite", "tflite-fp16": ".tflite"}
+
+
+@dataclass
+class ConvertOptions:
+    targets: list[str]
+    out_dir: Path = Path("dist")
+    model_dir: Path | None = None
+    download: bool = False
+    shape: tuple[int, ...] | None = None
+    opset: int | None = None
+    passes: list[str] | None = None          # replaces the config's list
+    skip_passes: list[str] = field(default_factory=list)
+    use_cache: bool = True
+    strict_gpu: bool = False
+    cache_dir: Path | None = None
+
+
+@dataclass
+class StageRecord:
+    stage: str
+    cached: bool
+    seconds: float
+    peak_rss_mb: float | None = None
+    log: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"stage": self.stage, "cached": self.cached, "seconds": round(self.seconds, 2),
+                "peak_rss_mb": None if self.peak_rss_mb is None else round(self.peak_rss_mb, 1)}
+
+
+@dataclass
+class ConversionResult:
+    model: str
+    manifests: dict[str, dict]          # target → manifest
+    artifact_dirs: dict[str, Path]
+    stages: list[StageRecord]
+
+
+def pass_list(config: ModelConfig, options: ConvertOptions) -> list[str]:
+    from passes.manager import available
+    names = list(options.passes) if options.passes is not None else list(config.passes)
+    unknown = [n for n in names + list(options.skip_passes) if n not in available()]
+    if unknown:
+        raise ConfigError(f"unknown pass {unknown[0]!r}", hint=f"available passes: {', '.join(available())}")
+    return [n for n in names if n not in options.skip_passes]
+
+
+def check_targets(targets: list[str]) -> None:
+    for t in targets:
+        if t not in TARGETS:
+            raise ConfigError(f"unknown target {t!r}", hint=f"choose from {', '.join(TARGETS)}")
+
+
+def convert(config: ModelConfig, options: ConvertOptions, progress: ProgressFn = lambda s, m: None) -> ConversionResult:
+    check_targets(options.targets)
+    shape = tuple(options.shape or config.shape)
+    if options.shape is not None and options.shape[1] != config.shape[1]:
+        raise ConfigError(f"--shape {'x'.join(map(str, options.shape))} has {options.shape[1]} channels, "
+                          f"{config.name} takes {config.shape[1]}", hint=f"use e.g. {'x'.join(map(str, config.shape))}")
+    opset = options.opset or config.opset
+    passes = pass_list(config, options)
+    cache = StageCache(options.cache_dir or sources.cache_root(), enabled=options.use_cache)
+    versions = backend.tool_versions()
+    records: list[StageRecord] = []
+    logs_dir = Path(tempfile.mkdtemp(prefix="ppocr-convert-logs-"))
+
+    progress("source", f"resolving {config.name}")
+    src = sources.resolve(config, options.model_dir, options.download)
+    dict_path = sources.dictionary_path(config, src)
+    metadata = {"ppocr_convert.model": config.name}
+    if dict_path is not None:
+        metadata["character"] = "\n".join(frontend.read_dictionary(dict_path))
+
+    # --- onnx-raw -------------------------------------------------------------
+    progress("onnx-raw", "paddle2onnx" if src.stage == "paddle" else "copying packaged ONNX")
+    raw_key = cache_key(stage="onnx-raw", source=src.sha256, format=src.format, opset=opset, meta=metadata,
+                        tools={k: versions[k] for k in ("paddlepaddle", "paddle2onnx", "onnx")} if src.stage == "paddle" else {})
+    raw_stats: dict = {}
+
+    def build_raw(tmp: Path) -> None:
+        out = tmp / "model.onnx"
+        if src.stage == "paddle":
+            run = frontend.paddle_to_onnx(src, out, opset, logs_dir / "paddle2onnx.log")
+            raw_stats.update(run.to_dict())
+        else:
+            frontend.copy_onnx(src, out)
+        frontend.embed_metadata(out, metadata)
+        (tmp / "stage.json").write_text(json.dumps(raw_stats))
+
+    t0 = time.perf_counter()
+    raw_dir, hit = cache.build("onnx-raw", raw_key, build_raw)
+    records.append(_record("onnx-raw", hit, t0, raw_dir, logs_dir / "paddle2onnx.log"))
+    raw_path = raw_dir / "model.onnx"
+
+    # --- onnx (passes) --------------------------------------------------------
+    need_onnx = any(t != "onnx-raw" for t in options.targets)
+    onnx_path = pass_reports = None
+    if need_onnx:
+        progress("onnx", f"passes: {', '.join(passes) or '(none)'}")
+        pass_options = {"pin_shapes": {"shapes": {config.input_name: list(shape)}}}
+        onnx_key = cache_key(stage="onnx", input=sources.sha256_file(raw_path), passes=passes, options=pass_options,
+                             tools={k: versions[k] for k in ("onnx", "onnxsim", "onnxruntime", "ppocr-convert")})
+
+        def build_onnx(tmp: Path) -> None:
+            from passes.manager import run_pipeline
+            t = time.perf_counter()
+            model, reports = run_pipeline(onnx.load(str(raw_path)), passes, pass_options)
+            onnx.save(model, str(tmp / "model.onnx"))
+            frontend.check_loads_in_onnxruntime(tmp / "model.onnx")
+            (tmp / "passes.json").write_text(json.dumps([r.to_dict() for r in reports], indent=1, default=str))
+            (tmp / "stage.json").write_text(json.dumps({"seconds": round(time.perf_counter() - t, 2)}))
+
+        t0 = time.perf_counter()
+        onnx_dir, hit = cache.build("onnx", onnx_key, build_onnx)
+        records.append(_record("onnx", hit, t0, onnx_dir))
+        onnx_path = onnx_dir / "model.onnx"
+        pass_reports = json.loads((onnx_dir / "passes.json").read_text())
+
+    # --- tflite ---------------------------------------------------------------
+    tflite_paths: dict[str, Path] = {}
+    if any(t.startswith("tflite") for t in options.targets):
+        progress("tflite", "onnx2tf (about a minute)")
+        tfl_key = cache_key(stage="tflite", input=sources.sha256_file(onnx_path),
+                            tools={k: versions[k] for k in ("onnx2tf", "tensorflow", "tf_keras", "onnx", "onnxsim")})
+        tfl_stats: dict = {}
+
+        def build_tflite(tmp: Path) -> None:
+            work = Path(tempfile.mkdtemp(prefix="onnx2tf-", dir=tmp))
+            outs, run = backend.onnx_to_tflite(onnx_path, work, logs_dir / "onnx2tf.log")
+            tfl_stats.update(run.to_dict())
+            for target, path in outs.items():
+                os.replace(path, tmp / f"{target}.tflite")
+            shutil.rmtree(work)
+            (tmp / "stage.json").write_text(json.dumps(tfl_stats))
+
+        t0 = time.perf_counter()
+        tfl_dir, hit = cache.build("tflite", tfl_key, build_tflite)
+        records.append(_record("tflite", hit, t0, tfl_dir, logs_dir / "onnx2tf.log"))
+        tflite_paths = {t: tfl_dir / f"{t}.tflite" for t in ("tflite-fp32", "tflite-fp16")}
+
+    stage_files = {"onnx-raw": raw_path, "onnx": onnx_path, **tflite_paths}
+
+    # --- publish --------------------------------------------------------------
+    manifests, dirs = {}, {}
+    for target in options.targets:
+        progress(target, "writing artifact")
+        artifact = stage_files[target]
+        report = inspect_file(artifact)
+        if options.strict_gpu and report.gpu_issues and target != "onnx-raw":
+            first = report.gpu_issues[0]
+            raise GpuCompatibilityError(
+                f"{config.name} {target}: {len(report.gpu_issues)} op(s) the GPU delegate cannot run, "
+                f"first {first.op} at {first.node or 'graph'} ({first.reason})",
+                hint="add a pass for it, or drop --strict-gpu to accept CPU fallback")
+        manifest = build_manifest(config, src, target, artifact, report, versions, records, shape, opset,
+                                  passes if target != "onnx-raw" else [], pass_reports if target != "onnx-raw" else [],
+                                  dict_path)
+        dirs[target] = publish(options.out_dir / config.name / target, artifact, manifest, dict_path, config)
+        manifests[target] = manifest
+    shutil.rmtree(logs_dir, ignore_errors=True)
+    return ConversionResult(config.name, manifests, dirs, records)
+
+
+def _record(stage: str, hit: bool, t0: float, entry: Path, log: Path | None = None) -> StageRecord:
+    stats = json.loads((entry / "stage.json").read_text()) if (entry / "stage.json").is_file() else {}
+    return StageRecord(stage, hit, time.perf_counter() - t0 if hit else stats.get("seconds", time.perf_counter() - t0),
+                       None if hit else stats.get("peak_rss_mb"), str(log) if log else None)
+
+
+def artifact_name(config: ModelConfig, target: str) -> str:
+    suffix = {"onnx-raw": ".raw", "onnx": "", "tflite-fp32": "_fp32", "tflite-fp16": "_fp16"}[target]
+    return f"{config.name}{suffix}{ARTIFACT_EXT[target]}"
+
+
+def build_manifest(config, src, target, artifact, report, versions, records, shape, opset, passes, pass_reports,
+                   dict_path) -> dict:
+    entered = STAGES.index(src.stage)
+    return {
+        "model": config.name,
+        "target": target,
+        "task": config.task,
+        "file": artifact_name(config, target),
+        "bytes": artifact.stat().st_size,
+        "sha256": sources.sha256_file(artifact),
+        "source": {**src.to_dict(), "path": src.path.name},
+        "stage_entered": src.stage,
+        "stages_run": [s for s in STAGES[entered:STAGES.index(target) + 1] if s != "paddle"],
+        "config": {"file": config.config_path.name if config.config_path else None,
+                   "sha256": sources.sha256_file(config.config_path) if config.config_path else None},
+        "options": {"shape_nchw": list(shape), "opset": opset},
+        "tools": versions,
+        "passes": passes,
+        "pass_changes": pass_reports,
+        "conversion": [r.to_dict() for r in records],
+        "inputs": [vars(t) for t in report.inputs],
+        "outputs": [vars(t) for t in report.outputs],
+        "op_histogram": report.op_histogram,
+        "static_shapes": report.static_shapes,
+        "gpu_delegate": {"verdict": report.gpu_verdict, "issues": [vars(i) for i in report.gpu_issues]},
+        "dictionary": dict_path.name if dict_path else None,
+        # how an app must feed the model; channel order and normalisation matter as much as shape
+        "preprocess": config.preprocess,
+        "postprocess": config.postprocess,
+    }
+
+
+def publish(target_dir: Path, artifact: Path, manifest: dict, dict_path: Path | None, config: ModelConfig) -> Path:
+    """Write the artifact dir next to its final place, then swap it in."""
+    target_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target_dir.parent, prefix=f".{target_dir.name}.tmp-"))
+    try:
+        shutil.copyfile(artifact, tmp / manifest["file"])
+        if dict_path is not None:
+            shutil.copyfile(dict_path, tmp / dict_path.name)
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        if target_dir.exists():
+            old = Path(tempfile.mkdtemp(dir=target_dir.parent, prefix=f".{target_dir.name}.old-"))
+            os.replace(target_dir, old / "x")
+            os.replace(tmp, target_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target_dir

@@ -1,0 +1,40 @@
+"""Typed errors. Each carries a one-line cause and a hint; the CLI renders them
+without a traceback (unless --debug) and exits non-zero."""
+from __future__ import annotations
+
+
+class ConvertError(Exception):
+    """Base class: `str(e)` is the one-line cause, `hint` what to do about it."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None, log_path: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+        self.log_path = log_path
+
+
+class ConfigError(ConvertError):
+    exit_code = 2
+
+
+class UnknownModelError(ConfigError):
+    pass
+
+
+class SourceError(ConvertError):
+    exit_code = 3
+
+
+class ToolError(ConvertError):
+    """An external tool (paddle2onnx, onnx2tf, ...) failed; its log is kept."""
+
+    exit_code = 4
+
+
+class GpuCompatibilityError(ConvertError):
+    exit_code = 5
+
+
+class ParityError(ConvertError):
+    exit_code = 6

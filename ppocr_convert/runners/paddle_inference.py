@@ -1,0 +1,130 @@
+"""Paddle Inference runner: the reference every converted stage is compared against.
+
+Handles both export formats found in the wild:
+  * Paddle 3 PIR: inference.json + inference.pdiparams (needs the new IR / executor);
+  * legacy ProgramDesc: inference.pdmodel + inference.pdiparams.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .base import Runner, TensorSpec
+
+# Legacy ProgramDesc VarType codes -> numpy dtype names (framework.proto).
+_PROTO_DTYPES = {5: "float32", 4: "float16", 6: "float64", 2: "int32", 3: "int64", 20: "uint8", 21: "int8"}
+
+
+def find_model_files(model_dir: Path) -> tuple[Path, Path]:
+    """(model_file, params_file) in a Paddle inference dir; PIR json preferred over pdmodel."""
+    model_dir = Path(model_dir)
+    for suffix in (".json", ".pdmodel"):
+        candidates = [model_dir / f"inference{suffix}"] + sorted(model_dir.glob(f"*{suffix}"))
+        for model in candidates:
+            params = model.with_suffix(".pdiparams")
+            if model.is_file() and params.is_file():
+                return model, params
+    raise FileNotFoundError(
+        f"{model_dir}: no Paddle inference model (inference.json|inference.pdmodel + inference.pdiparams)"
+    )
+
+
+class PaddleRunner(Runner):
+    def __init__(self, model_dir: Path | str, stage: str = "paddle", threads: int | None = None):
+        from paddle import inference as paddle_infer
+
+        self.path = Path(model_dir)
+        self.stage = stage
+        self.model_file, self.params_file = find_model_files(self.path)
+        self._is_pir = self.model_file.suffix == ".json"
+
+        config = paddle_infer.Config(str(self.model_file), str(self.params_file))
+        config.disable_gpu()
+        config.disable_glog_info()  # otherwise every predictor prints hundreds of IR-pass lines
+        # oneDNN picks different conv/matmul kernels (and may fuse to bf16 on some CPUs):
+        # the reference must be plain fp32 CPU kernels so differences are the converter's.
+        config.disable_mkldnn()
+        config.set_cpu_math_library_num_threads(int(threads or os.cpu_count() or 1))
+        config.switch_use_feed_fetch_ops(False)  # as PaddleOCR does; required for zero-copy handles
+        config.switch_ir_optim(True)  # PaddleOCR's default; graph fusions are fp32-exact enough
+        if self._is_pir:
+            config.enable_new_ir(True)
+            config.enable_new_executor(True)
+        self._predictor = paddle_infer.create_predictor(config)
+
+        names = self._predictor.get_input_names()
+        if len(names) != 1:
+            raise ValueError(f"{self.path}: expected 1 input, model has {len(names)}")
+        self._input_name = names[0]
+        self._output_names = list(self._predictor.get_output_names())
+        self._spec = self._read_input_spec()
+
+    def _read_input_spec(self) -> TensorSpec:
+        # The predictor's input handle reports [0] until fed, so read the declared shape
+        # from the model file itself.
+        try:
+            if self._is_pir:
+                shape, dtype = _pir_input(self.model_file, self._input_name)
+            else:
+                shape, dtype = _program_input(self.model_file, self._input_name)
+        except Exception:  # unknown format revision: fall back to "everything dynamic"
+            shape, dtype = (None, 3, None, None), "float32"
+        shape = tuple(int(d) if d is not None and int(d) > 0 else None for d in shape)
+        return TensorSpec(self._input_name, shape, dtype)
+
+    @property
+    def input_spec(self) -> TensorSpec:
+        return self._spec
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self._output_names)
+
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        handle = self._predictor.get_input_handle(self._input_name)
+        handle.reshape(list(x.shape))
+        handle.copy_from_cpu(x)
+        self._predictor.run()
+        return [self._predictor.get_output_handle(n).copy_to_cpu() for n in self._output_names]
+
+    def __repr__(self) -> str:
+        return f"PaddleRunner(stage={self.stage!r}, path={str(self.path)!r}, format={'pir' if self._is_pir else 'legacy'})"
+
+
+def _program_input(model_file: Path, name: str) -> tuple[tuple, str]:
+    from paddle.base.proto import framework_pb2
+
+    program = framework_pb2.ProgramDesc.FromString(model_file.read_bytes())
+    for var in program.blocks[0].vars:
+        if var.name == name:
+            tensor = var.type.dense_tensor.tensor
+            return tuple(tensor.dims), _PROTO_DTYPES.get(tensor.data_type, str(tensor.data_type))
+    raise KeyError(name)
+
+
+def _pir_input(model_file: Path, name: str) -> tuple[tuple, str]:
+    # PIR json: a "<dialect>.data" op whose attributes hold the feed name, shape and dtype.
+    program = json.loads(model_file.read_text(encoding="utf-8"))
+    for op in _walk_ops(program["program"]):
+        if not str(op.get("#", "")).endswith(".data"):
+            continue
+        attrs = {a.get("N"): a.get("AT", {}).get("D") for a in op.get("A", []) if isinstance(a, dict)}
+        if attrs.get("name") == name:
+            return tuple(attrs["shape"]), str(attrs.get("dtype", "float32"))
+    raise KeyError(name)
+
+
+def _walk_ops(node):
+    if isinstance(node, dict):
+        if "ops" in node:
+            yield from node["ops"]
+        for value in node.values():
+            if isinstance(value, (dict, list)):
+                yield from _walk_ops(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _walk_ops(item)

@@ -1,0 +1,100 @@
+"""Run an external converter (paddle2onnx, onnx2tf) as a child process.
+
+Why a child process: the tools print floods of logs from C++ (which Python cannot
+silence in-process), they hold 1-2 GB that is returned only when they exit, and a
+child can be killed cleanly on Ctrl-C. Logs go to a file that is shown on failure
+or with --verbose; wall time and peak RSS (the whole process tree) are measured.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from .errors import ToolError
+
+# Quiet TensorFlow/absl/glog without hiding errors.
+QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "GLOG_minloglevel": "2", "FLAGS_call_stack_level": "0"}
+
+
+@dataclass
+class ToolRun:
+    tool: str
+    argv: list[str]
+    seconds: float
+    peak_rss_mb: float
+    log_path: Path
+    returncode: int
+
+    def to_dict(self) -> dict:
+        return {"tool": self.tool, "seconds": round(self.seconds, 2),
+                "peak_rss_mb": round(self.peak_rss_mb, 1), "returncode": self.returncode}
+
+
+def _tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    try:
+        for p in [proc, *proc.children(recursive=True)]:
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                pass
+    except psutil.Error:
+        pass
+    return total
+
+
+def run_tool(tool: str, argv: list[str], log_path: Path, cwd: Path | None = None,
+             env: dict | None = None, hint: str | None = None) -> ToolRun:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    full_env = {**os.environ, **QUIET_ENV, **(env or {})}
+    start = time.perf_counter()
+    peak = 0
+    with open(log_path, "wb") as log:
+        # own process group, so an interrupt kills the tool and all it spawned
+        child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=full_env,
+                                 start_new_session=True)
+        ps = psutil.Process(child.pid)
+        try:
+            while child.poll() is None:
+                peak = max(peak, _tree_rss(ps))
+                time.sleep(0.05)
+        except BaseException:
+            _kill_group(child)
+            raise
+    run = ToolRun(tool, argv, time.perf_counter() - start, peak / 2**20, log_path, child.returncode)
+    if child.returncode != 0:
+        last = _last_error_line(log_path)
+        raise ToolError(f"{tool} failed (exit {child.returncode}): {last}",
+                        hint=hint or f"see the full log: {log_path}", log_path=str(log_path))
+    return run
+
+
+def _kill_group(child: subprocess.Popen) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(child.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            child.wait(timeout=5)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _last_error_line(log_path: Path) -> str:
+    try:
+        lines = [l.strip() for l in log_path.read_text(errors="replace").splitlines() if l.strip()]
+    except OSError:
+        return "no log"
+    for line in reversed(lines):
+        low = line.lower()
+        if any(k in low for k in ("error", "exception", "failed", "must")):
+            return line[:300]
+    return lines[-1][:300] if lines else "no output"

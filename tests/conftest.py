@@ -1,0 +1,86 @@
+"""Shared fixtures. Real-model conversions run once per test session (cached in a
+session temp dir) so CI stays well under its limit."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+IMAGES = REPO.parent / "shared" / "images"
+
+# figures reported by tests (parity numbers etc.), printed at the end of the run
+FIGURES: dict[str, dict] = {}
+
+
+def shared_images() -> list[Path]:
+    if not IMAGES.is_dir():
+        return []
+    return sorted(p for p in IMAGES.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+
+
+@pytest.fixture(scope="session")
+def images() -> list[Path]:
+    found = shared_images()
+    if not found:
+        pytest.skip(f"real photos not found next to the repo ({IMAGES.relative_to(REPO.parent)})")
+    return found
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("stage-cache")
+
+
+@pytest.fixture(scope="session")
+def converted(tmp_path_factory, session_cache):
+    """convert(name) → {target: artifact path}; each model converted once per session."""
+    from ppocr_convert.config import TARGETS, load_model_config
+    from ppocr_convert.convert import ConvertOptions, convert
+
+    dist = tmp_path_factory.mktemp("dist")
+    done: dict[str, dict] = {}
+
+    def get(name: str) -> dict:
+        if name not in done:
+            result = convert(load_model_config(name),
+                             ConvertOptions(targets=list(TARGETS), out_dir=dist, cache_dir=session_cache))
+            done[name] = {
+                "dirs": result.artifact_dirs,
+                "manifests": result.manifests,
+                "stages": result.stages,
+                "paths": {t: result.artifact_dirs[t] / m["file"] for t, m in result.manifests.items()},
+            }
+        return done[name]
+
+    return get
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.write_sep("=", "measured figures")
+        terminalreporter.write_line(json.dumps(FIGURES, indent=1, ensure_ascii=False))
+
+
+@pytest.fixture(scope="session")
+def paddle_reference(tmp_path_factory):
+    """name → Paddle model dir for the `paddle` reference stage: the packaged Paddle
+    model for v4; for v5 (shipped only as ONNX) a rebuild via x2paddle."""
+    from ppocr_convert.config import load_model_config
+    from ppocr_convert.sources import resolve
+
+    built: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in built:
+            config = load_model_config(name)
+            src = resolve(config)
+            if src.stage == "paddle":
+                built[name] = src.path
+            else:
+                from ppocr_convert.paddle_reference import rebuild_paddle_from_onnx
+                built[name] = rebuild_paddle_from_onnx(src.path, tmp_path_factory.mktemp("paddle-ref") / name)
+        return built[name]
+
+    return get

@@ -1,0 +1,146 @@
+"""Real models through every stage, with tensor parity against the previous stage
+on the real photos. Slow: paddle2onnx + onnx2tf on four models (cached per session)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import FIGURES
+from ppocr_convert.config import load_model_config
+from ppocr_convert.inspect_model import inspect_file
+from ppocr_convert.runners import open_runner
+
+pytestmark = pytest.mark.slow
+
+CHAIN = ["onnx-raw", "onnx", "tflite-fp32", "tflite-fp16"]
+REC_LINE_IMAGES = ["en_rec.jpg", "text_rec.jpg", "short.png", "el_rec.jpg", "check_return_word_len.jpeg"]
+
+
+def det_inputs(config, images, limit=8):
+    import cv2
+    from ppocr_convert.ocr.det import DetParams, preprocess
+    from ppocr_convert.ocr.pipeline import load_image
+    params = DetParams.from_config(config.preprocess, config.postprocess, static_hw=tuple(config.shape[2:]))
+    batch = []
+    for path in images[:limit]:
+        try:
+            img = load_image(path)
+        except ValueError:
+            continue
+        x, _ = preprocess(img, params)
+        batch.append(x)
+    return batch
+
+
+def rec_inputs(config, images):
+    from ppocr_convert.ocr.pipeline import load_image
+    from ppocr_convert.ocr.rec import RecParams, preprocess_batch
+    params = RecParams.from_config(config.preprocess, config.postprocess, static_width=config.shape[3])
+    by_name = {p.name: p for p in images}
+    out = []
+    for name in REC_LINE_IMAGES:
+        if name in by_name:
+            out.append(preprocess_batch([load_image(by_name[name])], params, max_wh_ratio=params.width / params.height))
+    return out
+
+
+def stage_outputs(paths, stage, inputs):
+    runner = open_runner(paths[stage], stage)
+    return [runner.run(x)[0] for x in inputs]
+
+
+def chain_parity(name, inputs, paths, paddle_dir=None):
+    """Each stage vs the previous one on identical inputs."""
+    stages = (["paddle"] if paddle_dir else []) + CHAIN
+    all_paths = {**paths, **({"paddle": paddle_dir} if paddle_dir else {})}
+    outs = {s: stage_outputs(all_paths, s, inputs) for s in stages}
+    figures = {}
+    for prev, cur in zip(stages, stages[1:]):
+        a = np.concatenate([o.ravel() for o in outs[prev]])
+        b = np.concatenate([o.ravel() for o in outs[cur]])
+        fig = {"max_abs": float(np.max(np.abs(a - b))), "mean_abs": float(np.mean(np.abs(a - b)))}
+        if outs[cur][0].ndim == 4:  # det probability map
+            fig["binary_agreement"] = float(np.mean((a > 0.3) == (b > 0.3)))
+        else:  # rec / cls class probabilities: argmax over the last axis
+            pa = np.concatenate([o.argmax(-1).ravel() for o in outs[prev]])
+            pb = np.concatenate([o.argmax(-1).ravel() for o in outs[cur]])
+            fig["argmax_agreement"] = float(np.mean(pa == pb))
+            fig["identical_sequences"] = sum(
+                np.array_equal(x.argmax(-1), y.argmax(-1)) for x, y in zip(outs[prev], outs[cur]))
+            fig["sequences"] = len(inputs)
+        figures[f"{prev}→{cur}"] = fig
+    FIGURES[name] = figures
+    return figures
+
+
+def check_tolerances(config, figures):
+    failures = []
+    for edge, fig in figures.items():
+        stage = edge.split("→")[1]
+        for metric, limit in config.tolerance(stage).items():
+            value = fig.get(metric)
+            if value is None:
+                continue
+            ok = value <= limit if metric.startswith("max_abs") else value >= limit
+            if not ok:
+                failures.append(f"{edge} {metric}={value:.4g} limit {limit}")
+    assert not failures, "; ".join(failures)
+
+
+@pytest.mark.parametrize("name", ["PP-OCRv5_mobile_det", "PP-OCRv4_mobile_det"])
+def test_det_chain_parity(name, converted, images, paddle_reference):
+    config = load_model_config(name)
+    art = converted(name)
+    figures = chain_parity(name, det_inputs(config, images), art["paths"], paddle_reference(name))
+    check_tolerances(config, figures)
+
+
+@pytest.mark.parametrize("name", ["PP-OCRv5_mobile_rec", "PP-OCRv4_mobile_rec"])
+def test_rec_chain_parity(name, converted, images, paddle_reference):
+    config = load_model_config(name)
+    art = converted(name)
+    inputs = rec_inputs(config, images)
+    assert inputs, "no line images found"
+    figures = chain_parity(name, inputs, art["paths"], paddle_reference(name))
+    for edge, fig in figures.items():
+        if not edge.endswith("tflite-fp16"):
+            assert fig["identical_sequences"] == fig["sequences"], f"{edge}: argmax sequences differ"
+    check_tolerances(config, figures)
+
+
+def test_det_fp16_artifact_is_gpu_ready(converted):
+    art = converted("PP-OCRv5_mobile_det")
+    report = inspect_file(art["paths"]["tflite-fp16"])
+    assert [t.shape for t in report.inputs] == [[1, 640, 640, 3]]
+    assert report.inputs[0].dtype == "float32"
+    assert report.static_shapes
+    assert "HardSigmoid" not in report.op_histogram
+    assert report.gpu_issues == [], report.gpu_issues
+    assert report.op_histogram.get("TRANSPOSE", 0) == 0
+    onnx_report = inspect_file(art["paths"]["onnx"])
+    assert "HardSigmoid" not in onnx_report.op_histogram
+    assert onnx_report.gpu_issues == [], onnx_report.gpu_issues
+
+
+def test_manifest_records_provenance(converted):
+    art = converted("PP-OCRv4_mobile_rec")
+    m = art["manifests"]["tflite-fp16"]
+    assert m["stage_entered"] == "paddle" and m["source"]["kind"] == "package"
+    assert m["stages_run"] == ["onnx-raw", "onnx", "tflite-fp32", "tflite-fp16"]
+    assert m["tools"]["paddle2onnx"] == "2.1.0" and m["tools"]["onnx2tf"]
+    assert m["dictionary"] == "ppocr_keys_v1.txt"
+    assert (art["dirs"]["tflite-fp16"] / "ppocr_keys_v1.txt").is_file()
+    names = [p["name"] for p in m["pass_changes"]]
+    assert names == list(load_model_config("PP-OCRv4_mobile_rec").passes)
+    from ppocr_convert.sources import sha256_file
+    assert m["sha256"] == sha256_file(art["paths"]["tflite-fp16"])
+    v5 = converted("PP-OCRv5_mobile_det")["manifests"]["onnx-raw"]
+    assert v5["stage_entered"] == "onnx-raw" and v5["source"]["kind"] == "package"
+
+
+def test_rec_onnx_embeds_dictionary(converted):
+    import onnx
+    art = converted("PP-OCRv5_mobile_rec")
+    meta = {p.key: p.value for p in onnx.load(str(art["paths"]["onnx"])).metadata_props}
+    chars = meta["character"].split("\n")
+    assert len(chars) + 2 == load_model_config("PP-OCRv5_mobile_rec").num_classes  # + blank + space
