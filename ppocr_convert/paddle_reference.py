@@ -133,36 +133,43 @@ def run_paddle_inference(model_dir: Path | str, x: np.ndarray, *, threads: int |
     Paddle's C++ log output is kept off the terminal: appended to ``log_path`` if given,
     otherwise discarded (its tail is attached to any exception as a note).
     """
-    from paddle import inference as paddle_infer
-
-    model_file, params_file = find_paddle_model(Path(model_dir))
-    x = np.ascontiguousarray(x, dtype=np.float32)
     with _fds_to(log_path) as log:
         try:
-            config = paddle_infer.Config(str(model_file), str(params_file))
-            config.disable_gpu()
-            config.disable_glog_info()
-            config.disable_mkldnn()
-            config.set_cpu_math_library_num_threads(int(threads or os.cpu_count() or 1))
-            config.switch_use_feed_fetch_ops(False)
-            config.switch_ir_optim(True)
-            if model_file.suffix == ".json":
-                config.enable_new_ir(True)
-                config.enable_new_executor(True)
-            predictor = paddle_infer.create_predictor(config)
-            names = predictor.get_input_names()
-            if len(names) != 1:
-                raise ValueError(f"{model_dir}: expected 1 input, the model has {len(names)}: {names}")
-            handle = predictor.get_input_handle(names[0])
-            handle.reshape(list(x.shape))
-            handle.copy_from_cpu(x)
-            predictor.run()
-            return [predictor.get_output_handle(n).copy_to_cpu() for n in predictor.get_output_names()]
+            return _predict(model_dir, x, threads)[1]
         except Exception as e:
             tail = _log_tail(log)
             if tail:
                 e.add_note(f"Paddle Inference log tail:\n{tail}")
             raise
+
+
+def _predict(model_dir: Path | str, x: np.ndarray, threads: int | None = None
+             ) -> tuple[list[str], list[np.ndarray]]:
+    """(output names, outputs); prints whatever Paddle prints."""
+    from paddle import inference as paddle_infer
+
+    model_file, params_file = find_paddle_model(Path(model_dir))
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    config = paddle_infer.Config(str(model_file), str(params_file))
+    config.disable_gpu()
+    config.disable_glog_info()
+    config.disable_mkldnn()
+    config.set_cpu_math_library_num_threads(int(threads or os.cpu_count() or 1))
+    config.switch_use_feed_fetch_ops(False)
+    config.switch_ir_optim(True)
+    if model_file.suffix == ".json":
+        config.enable_new_ir(True)
+        config.enable_new_executor(True)
+    predictor = paddle_infer.create_predictor(config)
+    names = predictor.get_input_names()
+    if len(names) != 1:
+        raise ValueError(f"{model_dir}: expected 1 input, the model has {len(names)}: {names}")
+    handle = predictor.get_input_handle(names[0])
+    handle.reshape(list(x.shape))
+    handle.copy_from_cpu(x)
+    predictor.run()
+    out_names = list(predictor.get_output_names())
+    return out_names, [predictor.get_output_handle(n).copy_to_cpu() for n in out_names]
 
 
 def run_onnxruntime(onnx_path: Path | str, x: np.ndarray) -> list[np.ndarray]:
@@ -511,17 +518,10 @@ def _supported_ops(decoder: Any) -> set[str]:
 
 def _worker_parity(a: argparse.Namespace) -> dict:
     x = seeded_input(json.loads(a.shape), int(a.seed))
-    candidate = run_paddle_inference(a.model_dir, x)
+    names, candidate = _predict(a.model_dir, x)
     reference = run_onnxruntime(a.onnx, x)
-    diffs = max_abs_diffs(candidate, reference)
-    from paddle import inference as paddle_infer
-
-    model_file, params_file = find_paddle_model(Path(a.model_dir))
-    config = paddle_infer.Config(str(model_file), str(params_file))
-    config.enable_new_ir(True)
-    predictor = paddle_infer.create_predictor(config)
-    return {"max_abs_diffs": diffs, "output_shapes": [list(o.shape) for o in candidate],
-            "outputs": list(predictor.get_output_names())}
+    return {"max_abs_diffs": max_abs_diffs(candidate, reference),
+            "output_shapes": [list(o.shape) for o in candidate], "outputs": names}
 
 
 def _worker_roundtrip(a: argparse.Namespace) -> dict:
