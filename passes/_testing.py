@@ -23,9 +23,7 @@ def make_model(nodes, inputs, outputs, initializers=(), opset: int = 17, value_i
         list(nodes), "test", [vi(i) for i in inputs], [vi(o) for o in outputs],
         initializer=list(initializers), value_info=[vi(v) for v in value_info],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = 8  # what onnxruntime 1.x accepts for these opsets
-    return model
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
 def op_types(model: onnx.ModelProto) -> list[str]:

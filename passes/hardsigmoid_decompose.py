@@ -72,8 +72,9 @@ def replace_nodes(
     op_type: str,
     build: Callable[[onnx.NodeProto, _Emitter], tuple[list[onnx.NodeProto], dict]],
 ) -> PassResult:
-    """Replace every default-domain `op_type` node by the nodes `build` returns
-    (in place, keeping graph order). Shared by the decomposition passes."""
+    """Replace every default-domain `op_type` node of the main graph (not
+    subgraphs) by the nodes `build` returns, in place, keeping graph order.
+    Shared by the decomposition passes."""
     graph = model.graph
     if not any(n.op_type == op_type and n.domain in ("", "ai.onnx") for n in graph.node):
         return PassResult(model, False, [])
@@ -99,7 +100,7 @@ class HardSigmoidDecompose(GraphPass):
         def build(node, emit):
             alpha = float(attr(node, "alpha", DEFAULT_ALPHA))
             beta = float(attr(node, "beta", DEFAULT_BETA))
-            base = node.name or "HardSigmoid"
+            base = node.name or emit.pool.new("HardSigmoid")
             nodes = emit.hardsigmoid(node.input[0], node.output[0], alpha, beta, base)
             return nodes, {"node": base, "action": "HardSigmoid -> Mul, Add, Clip",
                            "alpha": alpha, "beta": beta}

@@ -25,7 +25,7 @@ class HardSwishDecompose(GraphPass):
     def apply(self, model: onnx.ModelProto) -> PassResult:
         def build(node, emit):
             x, out = node.input[0], node.output[0]
-            base = node.name or "HardSwish"
+            base = node.name or emit.pool.new("HardSwish")
             gate = emit.pool.new(f"{base}/gate")
             nodes = emit.hardsigmoid(x, gate, ALPHA, BETA, base)
             nodes.append(helper.make_node("Mul", [x, gate], [out], name=emit.pool.new(f"{base}/Mul_x")))

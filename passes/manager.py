@@ -10,6 +10,7 @@ import onnx
 
 from .base import GraphPass, PassError
 from .cleanup import Cleanup
+from .concat_rank_fix import ConcatRankFix
 from .hardsigmoid_decompose import HardSigmoidDecompose
 from .hardswish_decompose import HardSwishDecompose
 from .pin_shapes import PinShapes
@@ -18,7 +19,7 @@ from .simplify import Simplify
 
 REGISTRY: dict[str, type[GraphPass]] = {
     cls.name: cls
-    for cls in (HardSigmoidDecompose, HardSwishDecompose, ResizeAsymmetric, PinShapes, Simplify, Cleanup)
+    for cls in (ConcatRankFix, HardSigmoidDecompose, HardSwishDecompose, ResizeAsymmetric, PinShapes, Simplify, Cleanup)
 }
 
 

@@ -98,14 +98,14 @@ class ResizeAsymmetric(GraphPass):
 
         shapes = _input_shapes(model)
         changes, modified = [], False
-        for node in targets:
+        for i, node in enumerate(targets):
             ctm = attr(node, "coordinate_transformation_mode", "half_pixel")
             mode = attr(node, "mode", "nearest")
             nearest_mode = attr(node, "nearest_mode", "round_prefer_floor")
             axes = _axes(model.graph, node, shapes.get(node.input[0]))
             exact, reason, new_nearest = _judge(axes, ctm, mode, nearest_mode)
             record = {
-                "node": node.name,
+                "node": node.name or f"<unnamed Resize #{i}>",
                 "mode": mode,
                 "scales": None if axes is None else [round(_scale(a), 6) for a in axes],
                 "exact": exact,
@@ -176,8 +176,8 @@ def _axes(graph: onnx.GraphProto, node: onnx.NodeProto, in_shape: list | None) -
         return None  # scales computed at run time
     use_scales = scales is not None and scales.size > 0  # Resize-13 allows an empty placeholder
     values = scales if use_scales else sizes
-    if values is None or values.size == 0:
-        return None  # sizes computed at run time (or neither given)
+    if values is None or values.size == 0 or (values <= 0).any():
+        return None  # sizes computed at run time, neither given, or invalid
     if attr(node, "keep_aspect_ratio_policy", "stretch") != "stretch" and not use_scales:
         return None  # sizes then only bound the output; the scale depends on the input
 

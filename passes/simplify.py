@@ -13,7 +13,7 @@ import io
 
 import onnx
 
-from ._util import op_histogram, strip_new_metadata
+from ._util import dims, is_static, op_histogram, strip_new_metadata
 from .base import GraphPass, PassResult
 
 
@@ -26,8 +26,13 @@ class Simplify(GraphPass):
 
         before = op_histogram(model)
         log = io.StringIO()
-        with contextlib.redirect_stdout(log):  # onnxsim prints progress; keep reports clean
-            simplified, ok = onnxsim.simplify(model, check_n=1 if check else 0)
+        try:
+            with contextlib.redirect_stdout(log):  # onnxsim prints progress; keep reports clean
+                simplified, ok = onnxsim.simplify(model, check_n=1 if check else 0)
+        except Exception as e:
+            dynamic = [i.name for i in model.graph.input if not is_static(dims(i))]
+            hint = f" (dynamic inputs {dynamic}: run pin_shapes first, or check=False)" if check and dynamic else ""
+            raise self.error(f"onnxsim failed: {type(e).__name__}: {e}{hint}") from e
         if not ok:
             raise self.error("onnxsim's onnxruntime check failed: simplified outputs differ from the original"
                              f" ({log.getvalue().strip()[-200:]})")

@@ -31,6 +31,10 @@ app = typer.Typer(cls=DefaultToConvert, add_completion=False, no_args_is_help=Tr
                   help="Convert PaddleOCR models to ONNX and TFLite, offline, and check each stage.")
 
 
+def _shape(dims) -> str:
+    return "x".join(str(d) if isinstance(d, int) else "?" for d in dims)
+
+
 def _fail(e: ConvertError, debug: bool) -> None:
     if debug:
         raise e
@@ -85,13 +89,15 @@ def convert(
                                   ensure_ascii=False))
         return
     table = Table(title=f"{model}: artifacts", show_lines=False)
-    for col in ("target", "file", "bytes", "input", "GPU delegate", "sha256"):
-        table.add_column(col)
+    for col in ("target", "input", "bytes", "GPU delegate", "sha256"):
+        table.add_column(col, no_wrap=True)
     for t, m in result.manifests.items():
         inp = m["inputs"][0]
-        table.add_row(t, str(result.artifact_dirs[t] / m["file"]), f"{m['bytes']:,}",
-                      f"{inp['shape']} {inp['dtype']}", m["gpu_delegate"]["verdict"], m["sha256"][:12])
+        table.add_row(t, f"{_shape(inp['shape'])} {inp['dtype']}", f"{m['bytes']:,}",
+                      m["gpu_delegate"]["verdict"], m["sha256"][:12])
     out.print(table)
+    for t, d in result.artifact_dirs.items():
+        out.print(f"{t}: {d / result.manifests[t]['file']}", soft_wrap=True)
     stages = ", ".join(f"{r.stage} {'cached' if r.cached else f'{r.seconds:.1f}s'}" for r in result.stages)
     console.print(f"[dim]stages: {stages}[/]")
 

@@ -108,8 +108,8 @@ def convert(config: ModelConfig, options: ConvertOptions, progress: ProgressFn =
     def build_raw(tmp: Path) -> None:
         out = tmp / "model.onnx"
         if src.stage == "paddle":
-            run = frontend.paddle_to_onnx(src, out, opset, logs_dir / "paddle2onnx.log")
-            raw_stats.update(run.to_dict())
+            run, repairs = frontend.paddle_to_onnx(src, out, opset, logs_dir / "paddle2onnx.log")
+            raw_stats.update(run.to_dict(), repairs=repairs)
         else:
             frontend.copy_onnx(src, out)
         frontend.embed_metadata(out, metadata)
@@ -119,6 +119,7 @@ def convert(config: ModelConfig, options: ConvertOptions, progress: ProgressFn =
     raw_dir, hit = cache.build("onnx-raw", raw_key, build_raw)
     records.append(_record("onnx-raw", hit, t0, raw_dir, logs_dir / "paddle2onnx.log"))
     raw_path = raw_dir / "model.onnx"
+    frontend_repairs = json.loads((raw_dir / "stage.json").read_text()).get("repairs", [])
 
     # --- onnx (passes) --------------------------------------------------------
     need_onnx = any(t != "onnx-raw" for t in options.targets)
@@ -182,7 +183,7 @@ def convert(config: ModelConfig, options: ConvertOptions, progress: ProgressFn =
                 hint="add a pass for it, or drop --strict-gpu to accept CPU fallback")
         manifest = build_manifest(config, src, target, artifact, report, versions, records, shape, opset,
                                   passes if target != "onnx-raw" else [], pass_reports if target != "onnx-raw" else [],
-                                  dict_path)
+                                  dict_path, frontend_repairs)
         dirs[target] = publish(options.out_dir / config.name / target, artifact, manifest, dict_path, config)
         manifests[target] = manifest
     shutil.rmtree(logs_dir, ignore_errors=True)
@@ -201,7 +202,7 @@ def artifact_name(config: ModelConfig, target: str) -> str:
 
 
 def build_manifest(config, src, target, artifact, report, versions, records, shape, opset, passes, pass_reports,
-                   dict_path) -> dict:
+                   dict_path, frontend_repairs) -> dict:
     entered = STAGES.index(src.stage)
     return {
         "model": config.name,
@@ -217,6 +218,7 @@ def build_manifest(config, src, target, artifact, report, versions, records, sha
                    "sha256": sources.sha256_file(config.config_path) if config.config_path else None},
         "options": {"shape_nchw": list(shape), "opset": opset},
         "tools": versions,
+        "frontend_repairs": frontend_repairs,
         "passes": passes,
         "pass_changes": pass_reports,
         "conversion": [r.to_dict() for r in records],

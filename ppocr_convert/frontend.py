@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import onnx
@@ -18,25 +19,31 @@ from .sources import PADDLE_PARAMS, ResolvedSource
 from .toolrun import ToolRun, run_tool
 
 
-def paddle_to_onnx(source: ResolvedSource, out_path: Path, opset: int, log_path: Path) -> ToolRun:
+# Graph repairs applied to every paddle2onnx output, before anything else looks at it:
+# without them onnxruntime refuses some exported models (see each pass's docstring).
+FRONTEND_REPAIRS = ["concat_rank_fix"]
+
+
+def paddle_to_onnx(source: ResolvedSource, out_path: Path, opset: int, log_path: Path) -> tuple[ToolRun, list[dict]]:
+    """Returns the tool run and the repair passes' reports."""
     graph_name = "inference.json" if source.format == "paddle-json" else "inference.pdmodel"
-    argv = [
-        str(Path(sys.executable).with_name("paddle2onnx")),
-        "--model_dir", str(source.path),
-        "--model_filename", graph_name,
-        "--params_filename", PADDLE_PARAMS,
-        "--save_file", str(out_path),
-        "--opset_version", str(opset),
-        # keep the opset we were asked for; silently raising it breaks reproducibility
-        "--enable_auto_update_opset", "False",
-    ]
-    run = run_tool("paddle2onnx", argv, log_path,
-                   hint=f"paddle2onnx could not convert {source.path}; see {log_path}")
+    with tempfile.TemporaryDirectory(prefix="p2o-") as work:
+        argv = [sys.executable, "-m", "ppocr_convert.p2o_worker",
+                "--model-file", str(source.path / graph_name),
+                "--params-file", str(source.path / PADDLE_PARAMS),
+                "--save-file", str(out_path), "--opset", str(opset)]
+        # cwd: paddle2onnx leaves scratch files (uuid-named, sym_shape_infer_temp.onnx) in it
+        run = run_tool("paddle2onnx", argv, log_path, cwd=Path(work),
+                       hint=f"paddle2onnx could not convert {source.path}; see {log_path}")
     if not out_path.is_file():
         raise ToolError("paddle2onnx exited cleanly but wrote no ONNX file", hint=f"see {log_path}",
                         log_path=str(log_path))
+    from passes.manager import run_pipeline
+    model, reports = run_pipeline(onnx.load(str(out_path)), FRONTEND_REPAIRS)
+    if any(r.modified for r in reports):
+        onnx.save(model, str(out_path))
     check_loads_in_onnxruntime(out_path)
-    return run
+    return run, [r.to_dict() for r in reports]
 
 
 def copy_onnx(source: ResolvedSource, out_path: Path) -> None:

@@ -18,9 +18,10 @@ REC_LINE_IMAGES = ["en_rec.jpg", "text_rec.jpg", "short.png", "el_rec.jpg", "che
 
 def det_inputs(config, images, limit=8):
     import cv2
-    from ppocr_convert.ocr.det import DetParams, preprocess
+    from ppocr_convert.model_params import det_params
+    from ppocr_convert.ocr.det import preprocess
     from ppocr_convert.ocr.pipeline import load_image
-    params = DetParams.from_config(config.preprocess, config.postprocess, static_hw=tuple(config.shape[2:]))
+    params = det_params(config, static_hw=tuple(config.shape[2:]))
     batch = []
     for path in images[:limit]:
         try:
@@ -34,8 +35,9 @@ def det_inputs(config, images, limit=8):
 
 def rec_inputs(config, images):
     from ppocr_convert.ocr.pipeline import load_image
-    from ppocr_convert.ocr.rec import RecParams, preprocess_batch
-    params = RecParams.from_config(config.preprocess, config.postprocess, static_width=config.shape[3])
+    from ppocr_convert.model_params import rec_params
+    from ppocr_convert.ocr.rec import preprocess_batch
+    params = rec_params(config, static_width=config.shape[3])
     by_name = {p.name: p for p in images}
     out = []
     for name in REC_LINE_IMAGES:

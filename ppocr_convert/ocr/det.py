@@ -42,7 +42,8 @@ class DetParams:
     score_mode: str = "fast"  # 'fast' | 'slow'
     use_dilation: bool = False
     # Plain static recipe: stretch the whole image to exactly (H, W), ignoring aspect ratio
-    # (DetResizeForTest's image_shape mode). Used for static-shape exports.
+    # (DetResizeForTest's image_shape mode, which predict_det.py switches to when an ONNX
+    # model has a fixed H x W). Used for static-shape exports.
     static_hw: tuple[int, int] | None = None
 
 

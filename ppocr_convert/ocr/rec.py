@@ -21,8 +21,9 @@ class RecParams:
     width: int = 320  # rec_image_shape W: the minimum batch width for dynamic models
     mean: float = 0.5
     std: float = 0.5
-    # Fixed input width of a static-shape model. Crops keep their aspect ratio up to this
-    # width (longer lines get squashed into it) and are zero-padded on the right.
+    # Fixed input width of a static-shape model (predict_rec.py uses the ONNX input's fixed W
+    # the same way). Crops keep their aspect ratio up to this width (longer lines get
+    # squashed into it) and are zero-padded on the right.
     static_width: int | None = None
     batch_size: int = 6  # rec_batch_num
     # PaddleOCR 3.x (PaddleX) caps dynamic widths at 3200 px; tools/infer has no cap (None).

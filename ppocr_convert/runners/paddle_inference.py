@@ -33,7 +33,13 @@ def find_model_files(model_dir: Path) -> tuple[Path, Path]:
 
 
 class PaddleRunner(Runner):
-    def __init__(self, model_dir: Path | str, stage: str = "paddle", threads: int | None = None):
+    def __init__(
+        self,
+        model_dir: Path | str,
+        stage: str = "paddle",
+        threads: int | None = None,
+        use_mkldnn: bool = False,
+    ):
         from paddle import inference as paddle_infer
 
         self.path = Path(model_dir)
@@ -44,9 +50,14 @@ class PaddleRunner(Runner):
         config = paddle_infer.Config(str(self.model_file), str(self.params_file))
         config.disable_gpu()
         config.disable_glog_info()  # otherwise every predictor prints hundreds of IR-pass lines
-        # oneDNN picks different conv/matmul kernels (and may fuse to bf16 on some CPUs):
-        # the reference must be plain fp32 CPU kernels so differences are the converter's.
-        config.disable_mkldnn()
+        # oneDNN is ~5x faster on CPU, but it swaps in other kernels/fusions (bf16 on some
+        # CPUs; several Paddle 3.x releases even crash in oneDNN on PIR programs, Paddle issue
+        # #77340). The reference stays on plain fp32 kernels by default so any difference is
+        # the converter's, not the engine's.
+        if use_mkldnn:
+            config.enable_mkldnn()
+        else:
+            config.disable_mkldnn()
         config.set_cpu_math_library_num_threads(int(threads or os.cpu_count() or 1))
         config.switch_use_feed_fetch_ops(False)  # as PaddleOCR does; required for zero-copy handles
         config.switch_ir_optim(True)  # PaddleOCR's default; graph fusions are fp32-exact enough
@@ -92,7 +103,8 @@ class PaddleRunner(Runner):
         return [self._predictor.get_output_handle(n).copy_to_cpu() for n in self._output_names]
 
     def __repr__(self) -> str:
-        return f"PaddleRunner(stage={self.stage!r}, path={str(self.path)!r}, format={'pir' if self._is_pir else 'legacy'})"
+        fmt = "pir" if self._is_pir else "legacy"
+        return f"PaddleRunner(stage={self.stage!r}, path={str(self.path)!r}, format={fmt})"
 
 
 def _program_input(model_file: Path, name: str) -> tuple[tuple, str]:

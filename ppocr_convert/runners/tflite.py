@@ -48,13 +48,16 @@ class TFLiteRunner(Runner):
         # only shows the current allocation (1 for those dims).
         sig = self._in.get("shape_signature")
         self._signature = tuple(int(d) for d in (sig if sig is not None and len(sig) else self._in["shape"]))
-        self._out_indices = [d["index"] for d in self._interp.get_output_details()]
 
     @property
     def input_spec(self) -> TensorSpec:
         nchw = _nhwc_to_nchw_shape(self._signature)
         shape = tuple(d if d > 0 else None for d in nchw)
         return TensorSpec(self._in["name"], shape, np.dtype(self._in["dtype"]).name)
+
+    @property
+    def output_names(self) -> list[str]:
+        return [d["name"] for d in self._interp.get_output_details()]
 
     def _ensure_input_shape(self, nhwc: tuple) -> None:
         current = tuple(int(d) for d in self._interp.get_input_details()[0]["shape"])
