@@ -79,6 +79,12 @@ class PinShapes(GraphPass):
             import onnxsim
 
             left_before = symbolic_values(model)
+            # onnxsim's checker rejects type-only value_info (no shape field), which
+            # inference leaves where it stops; it re-infers them anyway.
+            del model.graph.value_info[:]
+            for out in model.graph.output:
+                if not out.type.tensor_type.HasField("shape"):
+                    out.type.tensor_type.shape.SetInParent()
             with contextlib.redirect_stdout(io.StringIO()):  # onnxsim prints progress
                 folded, _ = onnxsim.simplify(
                     model, perform_optimization=False,  # fold constants only; no fusions here

@@ -19,7 +19,9 @@ import onnx
 
 from . import backend, frontend, sources
 from .config import STAGES, TARGETS, ModelConfig
-from .errors import ConfigError, ConvertError, GpuCompatibilityError
+from passes.base import PassError
+
+from .errors import ConfigError, ConvertError, GpuCompatibilityError, PassFailedError
 from .inspect_model import inspect_file
 from .stage_cache import StageCache, cache_key
 
@@ -133,7 +135,10 @@ def convert(config: ModelConfig, options: ConvertOptions, progress: ProgressFn =
         def build_onnx(tmp: Path) -> None:
             from passes.manager import run_pipeline
             t = time.perf_counter()
-            model, reports = run_pipeline(onnx.load(str(raw_path)), passes, pass_options)
+            try:
+                model, reports = run_pipeline(onnx.load(str(raw_path)), passes, pass_options)
+            except PassError as e:
+                raise PassFailedError(str(e), hint="skip the pass with --skip-pass, or change --shape") from e
             onnx.save(model, str(tmp / "model.onnx"))
             frontend.check_loads_in_onnxruntime(tmp / "model.onnx")
             (tmp / "passes.json").write_text(json.dumps([r.to_dict() for r in reports], indent=1, default=str))

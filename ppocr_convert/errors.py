@@ -38,3 +38,9 @@ class GpuCompatibilityError(ConvertError):
 
 class ParityError(ConvertError):
     exit_code = 6
+
+
+class PassFailedError(ConvertError):
+    """A graph pass failed; the message starts with the pass name."""
+
+    exit_code = 4

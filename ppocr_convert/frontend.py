@@ -39,7 +39,11 @@ def paddle_to_onnx(source: ResolvedSource, out_path: Path, opset: int, log_path:
         raise ToolError("paddle2onnx exited cleanly but wrote no ONNX file", hint=f"see {log_path}",
                         log_path=str(log_path))
     from passes.manager import run_pipeline
-    model, reports = run_pipeline(onnx.load(str(out_path)), FRONTEND_REPAIRS)
+    from passes.base import PassError
+    try:
+        model, reports = run_pipeline(onnx.load(str(out_path)), FRONTEND_REPAIRS)
+    except PassError as e:
+        raise ToolError(f"repairing paddle2onnx output failed: {e}", hint=f"see {log_path}") from e
     if any(r.modified for r in reports):
         onnx.save(model, str(out_path))
     check_loads_in_onnxruntime(out_path)

@@ -143,13 +143,25 @@ def inspect_tflite(path: Path) -> ModelReport:
                        static, issues, verdict)
 
 
+def import_tensorflow():
+    """Import TensorFlow, loading Paddle first when it is installed: with TensorFlow
+    loaded first, Paddle Inference's predictor segfaults in the same process
+    (paddlepaddle 3.0.0 + tensorflow 2.21), and one process may need both."""
+    try:
+        import paddle  # noqa: F401
+    except ImportError:
+        pass
+    import tensorflow as tf
+    return tf
+
+
 _OP_LINE = re.compile(r"^\s*Op#(\d+)\s+(\S+?)\(")
 
 
 def tflite_gpu_compatibility(path: Path) -> tuple[list[GpuIssue], str]:
     """Run TensorFlow's model analyzer with the GPU-delegate compatibility check
     (works without a GPU) and turn its text into per-op issues."""
-    import tensorflow as tf
+    tf = import_tensorflow()
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         tf.lite.experimental.Analyzer.analyze(model_path=str(path), gpu_compatibility=True)

@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# Paddle before TensorFlow: the other order segfaults Paddle Inference in one process
+# (see ppocr_convert.inspect_model.import_tensorflow); some tests import TensorFlow.
+import paddle  # noqa: F401,E402
+
 REPO = Path(__file__).resolve().parents[1]
 IMAGES = REPO.parent / "shared" / "images"
 
