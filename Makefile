@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: help setup demo convert inspect list test test-fast clean
+.PHONY: help setup demo convert list test test-fast clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,3 +43,19 @@ test-fast: setup ## unit tests only (no real-model conversions)
 
 clean: ## remove dist/ and the repo-local caches (not .venv)
 	rm -rf $(OUT) .cache .pytest_cache
+
+IMAGES ?= ../shared/images
+PIPELINE ?= PP-OCRv5_mobile
+
+.PHONY: fixtures parity goldens bench
+fixtures: setup ## rebuild the PP-OCRv5 Paddle reference models from the packaged ONNX (x2paddle)
+	$(BIN)/python -c 'from ppocr_convert.config import load_model_config as l; from ppocr_convert.reference import reference_dir as r; [print(n, r(l(n))[0]) for n in ("PP-OCRv5_mobile_det", "PP-OCRv5_mobile_rec")]'
+
+parity: setup ## parity report: make parity PIPELINE=PP-OCRv5_mobile IMAGES=../shared/images
+	$(BIN)/ppocr-convert parity $(PIPELINE) --images $(IMAGES) --out $(OUT)/parity/$(PIPELINE)
+
+goldens: setup ## rewrite golden/ from the reference pipeline on IMAGES (review the diff!)
+	$(BIN)/python -m ppocr_convert.goldens --images $(IMAGES)
+
+bench: setup ## conversion cost, artifact latency and size, printed as a table
+	$(BIN)/python -m bench.run_bench

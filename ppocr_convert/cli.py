@@ -14,8 +14,13 @@ from typer.core import TyperGroup
 
 from .errors import ConvertError
 
-console = Console(stderr=True)
-out = Console()
+# TensorFlow/absl log floods stay out of the way unless the user set their own level
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+# wide enough for the tables when piped (rich assumes 80 columns off a terminal)
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
+out = Console(width=None if sys.stdout.isatty() else 140)
 
 
 class DefaultToConvert(TyperGroup):
@@ -162,6 +167,59 @@ def inspect(
     out.print(f"LiteRT GPU delegate: {report.gpu_verdict}")
     for issue in report.gpu_issues:
         out.print(f"  - {issue.op} {issue.node}: {issue.reason}")
+
+
+@app.command()
+def parity(
+    name: str = typer.Argument(..., help="pipeline (configs/pipelines/, e.g. PP-OCRv5_mobile) or one of its models"),
+    images: Path = typer.Option(..., "--images", help="directory of photos with text"),
+    out_dir: Path = typer.Option(Path("parity"), "--out", "-o", help="report.json + report.html go here"),
+    targets: List[str] = typer.Option(["onnx-raw", "onnx", "tflite-fp32", "tflite-fp16"], "--targets", "-t",
+                                      help="stages to compare with the paddle reference (repeatable)"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="use only the first N images"),
+    as_json: bool = typer.Option(False, "--json", help="print the per-stage summary as JSON"),
+    debug: bool = typer.Option(False, "--debug"),
+):
+    """Run the reference OCR pipeline on every stage and report the drift from Paddle."""
+    from .errors import ParityError, SourceError
+    from .goldens import list_images
+    from .parity.harness import run_parity
+    from .parity.pipelines import load_pipeline, pipeline_for_model, pipeline_names
+    from .parity.report import write_report
+    try:
+        pipe = load_pipeline(name) if name in pipeline_names() else pipeline_for_model(
+            __import__("ppocr_convert.config", fromlist=["x"]).load_model_config(name).name)
+        if not images.is_dir():
+            raise SourceError(f"images directory {images} does not exist", hint="pass --images DIR")
+        paths = list_images(images)[:limit]
+        if not paths:
+            raise SourceError(f"no images (.jpg/.png/...) in {images}", hint="pass a directory of photos")
+        with console.status(f"[bold]{pipe.name}[/] parity") as status:
+            run = run_parity(pipe, paths, list(targets), out_dir.parent / f".{out_dir.name}-work",
+                             progress=lambda s, m: status.update(f"[bold]{pipe.name}[/] › {s}: {m}"))
+            write_report(run, out_dir, images)
+    except ConvertError as e:
+        _fail(e, debug)
+    report = run.report
+    if as_json:
+        out.print_json(json.dumps({"stages": report["stages"], "failures": report["failures"]}))
+    else:
+        table = Table(title=f"{pipe.name} vs paddle reference ({len(report['images'])} images)")
+        for col in ("stage", "same-input: lines same", "det map agree", "pipeline: det F1", "lines exact", "CER",
+                    "verdict"):
+            table.add_column(col, no_wrap=True)
+        for stage, s in report["stages"].items():
+            si, pl = s["same_input"], s["pipeline"]
+            table.add_row(stage, f"{si['line_text_agreement']:.1%}", f"{si['det_binary_agreement']:.4f}",
+                          f"{pl['det_f1']:.3f}", f"{pl['line_exact_match']:.1%}", f"{pl['cer']:.3f}",
+                          "[green]pass[/]" if s["verdict"] == "pass" else "[red]FAIL[/]")
+        out.print(table)
+        out.print(f"report: {out_dir / 'report.html'}", soft_wrap=True)
+    if report["failures"]:
+        for f in report["failures"]:
+            console.print(f"[red]parity:[/] {f['stage']} {f['view']} {f['metric']}={f['value']} breaks limit {f['limit']}")
+        e = ParityError(f"{len(report['failures'])} tolerance(s) broken")
+        raise typer.Exit(e.exit_code)
 
 
 def main() -> None:  # pragma: no cover

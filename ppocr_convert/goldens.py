@@ -1,0 +1,70 @@
+"""golden/: the reference pipeline's results on the shared photos (texts, boxes,
+scores, rounded) and the op histograms of the artifacts. Written only by
+`make goldens`; tests compare fresh runs against them."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from . import model_params
+from .ocr import OCRPipeline, load_image
+from .parity.pipelines import load_pipeline
+from .reference import reference_dir
+from .runners import open_runner
+
+GOLDEN_DIR = Path(__file__).resolve().parent.parent / "golden"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def list_images(images_dir: Path) -> list[Path]:
+    return sorted(p for p in Path(images_dir).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def reference_results(pipeline: str, images: list[Path]) -> dict:
+    pipe = load_pipeline(pipeline)
+    det_dir, _ = reference_dir(pipe.det_config)
+    rec_dir, _ = reference_dir(pipe.rec_config)
+    ocr = OCRPipeline(open_runner(det_dir, "paddle"), open_runner(rec_dir, "paddle"),
+                      model_params.charset(pipe.rec_config), model_params.det_params(pipe.det_config),
+                      model_params.rec_params(pipe.rec_config), drop_score=pipe.drop_score)
+    out = {}
+    for path in images:
+        try:
+            img = load_image(path)
+        except ValueError:
+            continue
+        out[path.name] = [{"text": l.text,
+                           "box": [[round(float(x)), round(float(y))] for x, y in l.box.reshape(4, 2)],
+                           "det_score": round(float(l.det_score), 3),
+                           "confidence": round(float(l.confidence), 3)} for l in ocr.run(img).lines]
+    return out
+
+
+def golden_path(pipeline: str) -> Path:
+    return GOLDEN_DIR / f"{pipeline}.reference.json"
+
+
+def write(pipelines: list[str], images_dir: Path) -> list[Path]:
+    images = list_images(images_dir)
+    written = []
+    for name in pipelines:
+        data = {"pipeline": name, "images_dir": images_dir.name, "results": reference_results(name, images)}
+        path = golden_path(name)
+        path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m ppocr_convert.goldens")
+    p.add_argument("--images", type=Path, required=True)
+    p.add_argument("--pipelines", nargs="+", default=["PP-OCRv5_mobile", "PP-OCRv4_mobile"])
+    a = p.parse_args(argv)
+    for path in write(a.pipelines, a.images):
+        print(f"wrote {path.relative_to(GOLDEN_DIR.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

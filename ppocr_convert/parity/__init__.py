@@ -1,0 +1,1 @@
+"""Parity harness: reference pipeline on every stage, two views, report."""

@@ -1,0 +1,199 @@
+"""Parity harness: the same reference DBNet + CTC pipeline on every stage's models.
+
+Two views, both against the `paddle` reference:
+1. same-input: identical tensors into every stage — what conversion itself changed;
+2. pipeline: every stage run as it would be deployed (its own static shape) on the
+   images — what static shapes and FP16 cost the user.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .. import model_params
+from ..config import TARGETS, ModelConfig, load_model_config
+from ..convert import ConvertOptions, convert
+from ..errors import ConfigError
+from ..ocr import OCRPipeline, load_image
+from ..ocr.det import preprocess as det_preprocess
+from ..ocr.geometry import crop_rotated
+from ..ocr.rec import ctc_greedy_decode, preprocess_batch
+from ..reference import reference_dir
+from ..runners import open_runner
+from .metrics import aggregate_lines, argmax_agreement, binary_agreement, compare_lines, tensor_stats
+from .pipelines import PipelineConfig
+
+ProgressFn = Callable[[str, str], None]
+
+
+@dataclass
+class StageModels:
+    stage: str
+    det: Path
+    rec: Path
+
+
+@dataclass
+class ParityRun:
+    report: dict
+    det_maps: dict = field(default_factory=dict)  # (image, stage) → |Δ prob map| on the same input
+
+
+def build_stage_models(pipe: PipelineConfig, targets: list[str], work_dir: Path, cache_dir: Path | None,
+                       progress: ProgressFn) -> tuple[dict[str, StageModels], dict]:
+    det_cfg, rec_cfg = pipe.det_config, pipe.rec_config
+    convs = {}
+    for cfg in (det_cfg, rec_cfg):
+        progress("convert", cfg.name)
+        convs[cfg.name] = convert(cfg, ConvertOptions(targets=[t for t in targets], out_dir=work_dir / "artifacts",
+                                                      cache_dir=cache_dir), progress)
+    progress("reference", "Paddle reference models")
+    det_ref, det_prov = reference_dir(det_cfg)
+    rec_ref, rec_prov = reference_dir(rec_cfg)
+    models = {"paddle": StageModels("paddle", det_ref, rec_ref)}
+    for t in targets:
+        paths = []
+        for cfg in (det_cfg, rec_cfg):
+            r = convs[cfg.name]
+            paths.append(r.artifact_dirs[t] / r.manifests[t]["file"])
+        models[t] = StageModels(t, *paths)
+    provenance = {"det": det_prov, "rec": rec_prov,
+                  "artifacts": {name: {t: {"sha256": m["sha256"], "bytes": m["bytes"]}
+                                       for t, m in r.manifests.items()} for name, r in convs.items()}}
+    return models, provenance
+
+
+def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], work_dir: Path,
+               cache_dir: Path | None = None, progress: ProgressFn = lambda s, m: None,
+               stage_models: dict[str, StageModels] | None = None) -> ParityRun:
+    for t in targets:
+        if t not in TARGETS:
+            raise ConfigError(f"unknown target {t!r}", hint=f"choose from {', '.join(TARGETS)}")
+    det_cfg, rec_cfg = pipe.det_config, pipe.rec_config
+    provenance = {}
+    if stage_models is None:
+        stage_models, provenance = build_stage_models(pipe, targets, work_dir, cache_dir, progress)
+    charset = model_params.charset(rec_cfg)
+    dparams, rparams = model_params.det_params(det_cfg), model_params.rec_params(rec_cfg)
+    static_hw = tuple(det_cfg.shape[2:])
+    static_w = rec_cfg.shape[3]
+    stages = ["paddle", *targets]
+    runners = {s: (open_runner(stage_models[s].det, s), open_runner(stage_models[s].rec, s)) for s in stages}
+    pipelines = {s: OCRPipeline(d, r, charset, dparams, rparams, drop_score=pipe.drop_score)
+                 for s, (d, r) in runners.items()}
+
+    per_image, det_maps, skipped = {}, {}, []
+    for n, path in enumerate(images):
+        progress("images", f"{n + 1}/{len(images)} {path.name}")
+        try:
+            img = load_image(path)
+        except ValueError as e:
+            skipped.append({"image": path.name, "reason": str(e)})
+            continue
+        entry = {"image_hw": list(img.shape[:2]), "stages": {}}
+        ref_result = pipelines["paddle"].run(img)
+        ref_lines = [l.to_dict() for l in ref_result.lines]
+        entry["reference"] = {"lines": ref_lines, "det_input_hw": list(ref_result.det_input_hw)}
+
+        # same-input view: the static det tensor and the reference's line crops at the static width
+        x_det, _ = det_preprocess(img, dataclasses.replace(dparams, static_hw=static_hw))
+        crops = [crop_rotated(img, l.box) for l in ref_result.lines]
+        x_rec = [preprocess_batch([c], rparams, max_wh_ratio=static_w / rparams.height) for c in crops]
+        x_rec = [_fit_width(x, static_w) for x in x_rec]
+        ref_det = runners["paddle"][0].run(x_det)[0]
+        ref_rec = [runners["paddle"][1].run(x)[0] for x in x_rec]
+        ref_texts = [t for t, _ in ctc_greedy_decode(np.concatenate(ref_rec), charset)] if ref_rec else []
+
+        for s in targets:
+            det_r, rec_r = runners[s]
+            cand_det = det_r.run(x_det)[0]
+            cand_rec = [rec_r.run(x)[0] for x in x_rec]
+            cand_texts = [t for t, _ in ctc_greedy_decode(np.concatenate(cand_rec), charset)] if cand_rec else []
+            same = {
+                "det": {**tensor_stats(ref_det, cand_det),
+                        "binary_agreement": binary_agreement(ref_det, cand_det, dparams.thresh)},
+                "rec": ({**tensor_stats(np.concatenate(ref_rec), np.concatenate(cand_rec)),
+                         "argmax_agreement": argmax_agreement(np.concatenate(ref_rec), np.concatenate(cand_rec))}
+                        if ref_rec else None),
+                "lines": len(ref_texts),
+                "same_text_lines": sum(a == b for a, b in zip(ref_texts, cand_texts)),
+                "texts": [{"ref": a, "cand": b} for a, b in zip(ref_texts, cand_texts) if a != b],
+            }
+            det_maps[(path.name, s)] = np.abs(ref_det - cand_det)[0, 0]
+            t0 = time.perf_counter()
+            result = pipelines[s].run(img)
+            cand_lines = [l.to_dict() for l in result.lines]
+            entry["stages"][s] = {"same_input": same, "lines": cand_lines,
+                                  "det_input_hw": list(result.det_input_hw),
+                                  "pipeline": compare_lines(ref_lines, cand_lines),
+                                  "seconds": round(time.perf_counter() - t0, 3)}
+        per_image[path.name] = entry
+
+    summary = {s: summarise_stage(s, per_image) for s in targets}
+    failures = check_tolerances(pipe, summary)
+    report = {
+        "pipeline": pipe.name,
+        "models": {"det": det_cfg.name, "rec": rec_cfg.name},
+        "reference": {
+            "stage": "paddle",
+            "det_resize": {k: det_cfg.preprocess.get(k) for k in ("limit_side_len", "limit_type", "max_side_limit")},
+            "rec_height": rparams.height, "rec_min_width": rparams.width, "drop_score": pipe.drop_score,
+            "models": provenance,
+        },
+        "deployed": {"det_static_hw": list(static_hw), "det_resize": "stretch", "rec_static_width": static_w},
+        "targets": targets,
+        "images": list(per_image),
+        "skipped_images": skipped,
+        "stages": {s: {**summary[s], "verdict": "fail" if any(f["stage"] == s for f in failures) else "pass"}
+                   for s in targets},
+        "failures": failures,
+        "per_image": per_image,
+    }
+    return ParityRun(report, det_maps)
+
+
+def _fit_width(x: np.ndarray, width: int) -> np.ndarray:
+    if x.shape[3] >= width:
+        return x[..., :width]
+    return np.pad(x, ((0, 0), (0, 0), (0, 0), (0, width - x.shape[3])))
+
+
+def summarise_stage(stage: str, per_image: dict) -> dict:
+    entries = [e["stages"][stage] for e in per_image.values() if stage in e["stages"]]
+    same = [e["same_input"] for e in entries]
+    recs = [s["rec"] for s in same if s["rec"]]
+    lines = sum(s["lines"] for s in same)
+    same_input = {
+        "det_max_abs": max((s["det"]["max_abs"] for s in same), default=0.0),
+        "det_mean_abs": float(np.mean([s["det"]["mean_abs"] for s in same])) if same else 0.0,
+        "det_cosine_min": min((s["det"]["cosine"] for s in same), default=1.0),
+        "det_binary_agreement": float(np.mean([s["det"]["binary_agreement"] for s in same])) if same else 1.0,
+        "rec_max_abs": max((r["max_abs"] for r in recs), default=0.0),
+        "rec_argmax_agreement": float(np.mean([r["argmax_agreement"] for r in recs])) if recs else 1.0,
+        "lines": lines,
+        "line_text_agreement": sum(s["same_text_lines"] for s in same) / lines if lines else 1.0,
+    }
+    pipeline = aggregate_lines([e["pipeline"] for e in entries])
+    return {"same_input": same_input, "pipeline": pipeline}
+
+
+def check_tolerances(pipe: PipelineConfig, summary: dict) -> list[dict]:
+    failures = []
+    for view in ("same_input", "pipeline"):
+        for stage, limits in pipe.tolerances.get(view, {}).items():
+            if stage not in summary:
+                continue
+            for metric, limit in limits.items():
+                value = summary[stage][view].get(metric)
+                if value is None:
+                    continue
+                lower_is_better = metric.endswith(("max_abs", "mean_abs", "cer"))
+                if (value > limit) if lower_is_better else (value < limit):
+                    failures.append({"stage": stage, "view": view, "metric": metric,
+                                     "value": round(value, 6), "limit": limit})
+    return failures

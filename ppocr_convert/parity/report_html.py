@@ -1,0 +1,510 @@
+"""report.html: the parity run for people (report.json is the same data for scripts).
+
+One self-contained page: inline CSS, no scripts, no network. Source photos are embedded
+as small JPEG data URIs; the det-difference heat maps stay files under assets/ and are
+linked relatively. Every string that came out of a model or a file name is escaped.
+
+Layout, top to bottom:
+1. verdict header (PASS/FAIL badge, models, reference vs deployed shapes, failures table);
+2. one summary row per stage for both views, cells graded green/amber/red;
+3. one section per image, worst first: the photo with reference and stage boxes, the
+   texts with character-level differences, and the heat map; images on which every
+   stage matches the reference exactly are collapsed.
+"""
+from __future__ import annotations
+
+import base64
+import difflib
+import html
+from pathlib import Path
+
+PHOTO_MAX_SIDE = 480
+HEATMAP_SCALE = 0.1  # |Δ prob| shown at full colour; must match report.heatmap_png
+
+GOOD, WARN, BAD = "good", "warn", "bad"
+
+# (view, metric, column title, tooltip)
+SUMMARY_COLUMNS = [
+    ("same_input", "det_max_abs", "det max |Δp|", "largest |Δ| of any det probability-map pixel"),
+    ("same_input", "det_binary_agreement", "det binary agreement",
+     "share of det-map pixels on the same side of the binarisation threshold"),
+    ("same_input", "rec_argmax_agreement", "rec argmax agreement",
+     "share of rec time steps whose most likely character is the same"),
+    ("same_input", "line_text_agreement", "line text agreement",
+     "share of the reference's line crops decoded to the same text"),
+    ("pipeline", "det_f1", "det F1", "text boxes matched one-to-one to the reference's at IoU ≥ 0.5"),
+    ("pipeline", "line_exact_match", "line exact match",
+     "share of reference lines whose matched box reads the same text"),
+    ("pipeline", "cer", "CER", "character error rate over all reference lines (lower is better)"),
+    ("pipeline", "text_agreement", "image text agreement",
+     "share of images whose whole text is identical to the reference's"),
+]
+
+VIEW_TITLES = {"same_input": "same input", "pipeline": "pipeline (as deployed)"}
+
+CSS = """
+* { box-sizing: border-box; }
+body { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif;
+       margin: 0; color: #1f2328; background: #f6f8fa; }
+main { max-width: 1600px; margin: 0 auto; padding: 16px 24px 48px; }
+h1 { font-size: 26px; margin: 0 0 4px; }
+h2 { font-size: 19px; margin: 28px 0 8px; }
+code { font-size: 13px; background: #eef1f4; padding: 0 3px; border-radius: 3px; }
+.verdict { display: flex; gap: 24px; align-items: center; padding: 18px 24px; border-radius: 10px;
+           background: #fff; border: 3px solid; }
+.verdict.pass { border-color: #1a7f37; } .verdict.fail { border-color: #cf222e; }
+.badge { font-size: 52px; font-weight: 800; letter-spacing: 2px; color: #fff; padding: 6px 28px;
+         border-radius: 8px; }
+.pass .badge { background: #1a7f37; } .fail .badge { background: #cf222e; }
+.meta { margin: 2px 0; color: #424a53; }
+.chip { display: inline-block; padding: 1px 8px; margin: 2px 4px 2px 0; border-radius: 10px;
+        font-size: 12.5px; font-weight: 600; white-space: nowrap; }
+.chip.good { background: #dafbe1; color: #116329; } .chip.warn { background: #fff1c2; color: #7d4e00; }
+.chip.bad { background: #ffd8d3; color: #a40e26; }
+table { border-collapse: collapse; background: #fff; }
+th, td { border: 1px solid #d0d7de; padding: 5px 10px; text-align: right; }
+th { background: #eef1f4; font-weight: 600; } th.l, td.l { text-align: left; }
+td.good { background: #dafbe1; } td.warn { background: #fff1c2; } td.bad { background: #ffc9c2; }
+td.gate { outline: 3px solid #cf222e; outline-offset: -3px; font-weight: 700; }
+td small { display: block; color: #57606a; font-size: 11px; }
+table.failures { margin-top: 12px; } table.failures th { background: #ffd8d3; color: #82071e; }
+table.failures td { color: #a40e26; font-weight: 600; }
+.views { margin: 8px 0 0; padding-left: 20px; color: #424a53; max-width: 1100px; }
+.legend { color: #57606a; font-size: 12.5px; margin-top: 6px; }
+details.image { background: #fff; border: 1px solid #d0d7de; border-radius: 8px; margin: 10px 0;
+                padding: 0 12px; }
+details.image[open] { padding-bottom: 12px; }
+details.image.exact { background: #fbfcfd; }
+details.image > summary { cursor: pointer; padding: 8px 0; font-size: 15px; }
+details.image > summary .name { font-weight: 700; margin-right: 8px; }
+details.image > summary .dim { color: #57606a; margin-right: 10px; font-size: 13px; }
+.panels { display: grid; grid-template-columns: repeat(auto-fill, minmax(250px, 1fr)); gap: 12px; }
+.panel { border: 1px solid #d0d7de; border-radius: 6px; padding: 8px; min-width: 0; }
+.panel.ref { background: #f3f6fb; }
+.panel h3 { margin: 0 0 4px; font-size: 15px; display: flex; justify-content: space-between; }
+.panel .stats { font-size: 12px; color: #424a53; margin-bottom: 6px; }
+.photo { position: relative; width: 100%; background: #c9ced4 no-repeat center / 100% 100%;
+         max-height: 640px; }
+.photo svg { position: absolute; inset: 0; width: 100%; height: 100%; }
+.photo polygon { fill-opacity: 0.10; stroke-width: 2; vector-effect: non-scaling-stroke; }
+polygon.ref { stroke: #0969da; fill: #0969da; }
+polygon.same { stroke: #1a7f37; fill: #1a7f37; }
+polygon.diff { stroke: #cf222e; fill: #cf222e; fill-opacity: 0.18; }
+polygon.extra { stroke: #e16f00; fill: #e16f00; fill-opacity: 0.18; }
+polygon.missed { stroke: #0969da; fill: none; stroke-dasharray: 4 3; stroke-width: 1.5; }
+.nophoto { font-size: 11px; color: #57606a; }
+ol.lines, ul.lines { margin: 6px 0 0; padding-left: 22px; font-size: 13px; }
+.lines li { margin: 1px 0; overflow-wrap: anywhere; }
+.t { white-space: pre-wrap; }
+.lines li.same { color: #57606a; }
+.lines li.diff::marker { color: #cf222e; } .lines li.extra::marker { color: #e16f00; }
+.lines li.missed::marker { color: #0969da; }
+.tag { font-size: 11px; color: #57606a; margin-left: 4px; }
+.ok { color: #1a7f37; font-size: 13px; margin-top: 6px; }
+del { background: #ffc9c2; color: #82071e; text-decoration: line-through; }
+ins { background: #aceebb; color: #0f5323; text-decoration: none; }
+.heat { margin-top: 8px; font-size: 11.5px; color: #57606a; }
+.heat img { display: block; max-width: 100%; max-height: 160px; border: 1px solid #d0d7de; }
+.scale { display: flex; align-items: center; gap: 4px; margin-top: 2px; }
+.scale .bar { width: 110px; height: 9px; border: 1px solid #999; background: linear-gradient(to right,
+  #000004, #1b0c41, #4a0c6b, #781c6d, #a52c60, #cf4446, #ed6925, #fb9b06, #f7d13d, #fcffa4); }
+.same-input { margin-top: 6px; font-size: 12px; color: #424a53; }
+.key span { margin-right: 14px; white-space: nowrap; }
+.sw { display: inline-block; width: 12px; height: 10px; border: 2px solid; margin-right: 4px;
+      vertical-align: -1px; }
+"""
+
+
+def esc(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+# ---------------------------------------------------------------- numbers and grades
+
+def fmt_fraction(value: float) -> str:
+    """A share as a percentage, with as many decimals as it takes not to round to 100%."""
+    if value >= 1.0:
+        return "100%"
+    for decimals in range(1, 8):
+        text = f"{value * 100:.{decimals}f}"
+        if float(text) < 100.0:
+            return text + "%"
+    return f"{value * 100:.7f}%"
+
+
+def fmt_metric(metric: str, value) -> str:
+    if value is None:
+        return "–"
+    if metric.endswith(("max_abs", "mean_abs")):
+        return f"{value:.2g}"
+    if metric == "cer":
+        return f"{value:.3f}"
+    return fmt_fraction(value)
+
+
+def grade(metric: str, value) -> str:
+    """green/amber/red for a metric; the configured tolerances only decide PASS/FAIL."""
+    if value is None:
+        return ""
+    if metric.endswith("max_abs"):  # one det pixel: ≤ 1e-3 is float noise, > 0.3 (det thresh) can flip it
+        return GOOD if value <= 1e-3 else WARN if value <= 0.3 else BAD
+    if metric == "cer":
+        return GOOD if value <= 1e-9 else WARN if value <= 0.05 else BAD
+    if metric == "det_binary_agreement":  # share of pixels: a handful of flipped pixels is fine
+        return GOOD if value >= 0.999 else WARN if value >= 0.99 else BAD
+    return GOOD if value >= 1.0 - 1e-9 else WARN if value >= 0.95 else BAD
+
+
+# ---------------------------------------------------------------- header
+
+def render_header(report: dict) -> str:
+    failures = report.get("failures") or []
+    passed = not failures
+    stages = report.get("stages", {})
+    chips = "".join(
+        f'<span class="chip {GOOD if v.get("verdict") == "pass" else BAD}">{esc(s)} '
+        f'{"pass" if v.get("verdict") == "pass" else "FAIL"}</span>'
+        for s, v in stages.items())
+    n_images = len(report.get("images") or report.get("per_image", {}))
+    skipped = report.get("skipped_images") or []
+    skipped_txt = f" ({len(skipped)} file{'s' if len(skipped) != 1 else ''} skipped)" if skipped else ""
+    summary = ("every stage within its tolerances" if passed else
+               f"{len(failures)} check{'s' if len(failures) != 1 else ''} out of tolerance in "
+               + ", ".join(sorted({esc(f['stage']) for f in failures})))
+    return (
+        f'<header class="verdict {"pass" if passed else "fail"}">'
+        f'<div class="badge">{"PASS" if passed else "FAIL"}</div><div>'
+        f'<h1>{esc(report.get("pipeline", "?"))} parity: {summary}</h1>'
+        f'<p class="meta">{chips}</p>'
+        f'<p class="meta">{render_models(report)} · <b>{n_images}</b> images{esc(skipped_txt)}</p>'
+        f'<p class="meta">{render_shapes(report)}</p>'
+        f'</div></header>' + render_failures(failures) + render_skipped(skipped))
+
+
+def render_models(report: dict) -> str:
+    models = report.get("models", {})
+    return " · ".join(f"{esc(k)} <code>{esc(v)}</code>" for k, v in models.items())
+
+
+def render_shapes(report: dict) -> str:
+    ref = report.get("reference", {})
+    resize = ref.get("det_resize") or {}
+    parts = [f"{esc(k)} {esc(v)}" for k, v in resize.items() if v is not None]
+    ref_txt = f"reference <code>{esc(ref.get('stage', 'paddle'))}</code>: det resize {', '.join(parts) or '?'}"
+    if ref.get("rec_height"):
+        ref_txt += f"; rec height {esc(ref['rec_height'])}, min width {esc(ref.get('rec_min_width', '?'))}"
+    dep = report.get("deployed", {})
+    hw = dep.get("det_static_hw")
+    dep_txt = (f"deployed: det static {esc(hw[0])}×{esc(hw[1])} ({esc(dep.get('det_resize', '?'))})"
+               if hw else "deployed: ?")
+    if dep.get("rec_static_width"):
+        dep_txt += f", rec static width {esc(dep['rec_static_width'])}"
+    return f"{ref_txt} &nbsp;→&nbsp; {dep_txt}"
+
+
+def render_failures(failures: list[dict]) -> str:
+    if not failures:
+        return ""
+    rows = "".join(
+        f'<tr><td class="l">{esc(f.get("stage"))}</td><td class="l">{esc(VIEW_TITLES.get(f.get("view"), f.get("view")))}</td>'
+        f'<td class="l">{esc(f.get("metric"))}</td><td>{esc(fmt_metric(f.get("metric", ""), f.get("value")))}</td>'
+        f'<td>{esc(limit_text(f.get("metric", ""), f.get("limit")))}</td></tr>'
+        for f in failures)
+    return ('<table class="failures"><tr><th class="l">stage</th><th class="l">view</th>'
+            '<th class="l">metric</th><th>value</th><th>limit</th></tr>' + rows + '</table>')
+
+
+def limit_text(metric: str, limit) -> str:
+    lower_is_better = metric.endswith(("max_abs", "mean_abs", "cer"))
+    return f"{'≤' if lower_is_better else '≥'} {fmt_metric(metric, limit)}"
+
+
+def render_skipped(skipped: list[dict]) -> str:
+    if not skipped:
+        return ""
+    items = "".join(f"<li><code>{esc(s.get('image'))}</code>: {esc(s.get('reason'))}</li>" for s in skipped)
+    return f'<details class="legend"><summary>skipped files</summary><ul>{items}</ul></details>'
+
+
+# ---------------------------------------------------------------- summary table
+
+def render_summary(report: dict) -> str:
+    failed = {(f.get("stage"), f.get("view"), f.get("metric")): f for f in report.get("failures") or []}
+    views = [v for v in VIEW_TITLES if any(c[0] == v for c in SUMMARY_COLUMNS)]
+    head1 = '<tr><th class="l" rowspan="2">stage</th><th rowspan="2">verdict</th>' + "".join(
+        f'<th colspan="{sum(c[0] == v for c in SUMMARY_COLUMNS)}">{esc(VIEW_TITLES[v])}</th>' for v in views) + "</tr>"
+    head2 = "<tr>" + "".join(f'<th title="{esc(tip)}">{esc(title)}</th>'
+                             for _, _, title, tip in SUMMARY_COLUMNS) + "</tr>"
+    rows = []
+    for stage, data in report.get("stages", {}).items():
+        ok = data.get("verdict") == "pass"
+        cells = "".join(summary_cell(stage, data, view, metric, failed) for view, metric, _, _ in SUMMARY_COLUMNS)
+        rows.append(f'<tr><th class="l">{esc(stage)}</th>'
+                    f'<td class="{GOOD if ok else BAD}"><b>{"pass" if ok else "FAIL"}</b></td>{cells}</tr>')
+    return ('<h2>Stages vs the reference</h2><table class="summary">' + head1 + head2 + "".join(rows) + "</table>"
+            + render_views_note(report))
+
+
+def summary_cell(stage: str, data: dict, view: str, metric: str, failed: dict) -> str:
+    values = data.get(view) or {}
+    value = values.get(metric)
+    fail = failed.get((stage, view, metric))
+    cls = BAD if fail else grade(metric, value)
+    note = ""
+    if fail:
+        cls += " gate"
+        note = f"<small>✗ limit {esc(limit_text(metric, fail.get('limit')))}</small>"
+    elif metric == "line_text_agreement" and "lines" in values:
+        note = f"<small>{esc(values['lines'])} lines</small>"
+    elif metric == "line_exact_match" and "ref_lines" in values:
+        note = f"<small>{esc(values['ref_lines'])} ref → {esc(values.get('cand_lines', '?'))} lines</small>"
+    return f'<td class="{cls}">{esc(fmt_metric(metric, value))}{note}</td>'
+
+
+def render_views_note(report: dict) -> str:
+    hw = report.get("deployed", {}).get("det_static_hw") or ["?", "?"]
+    return (
+        '<ul class="views">'
+        f'<li><b>same input</b>: identical tensors go into every stage (det at the deployed {esc(hw[0])}×{esc(hw[1])}, '
+        "rec on the reference's own line crops), so any difference is what the conversion itself changed.</li>"
+        "<li><b>pipeline</b>: each stage runs end to end on the photos as it would be deployed (its own static "
+        "shapes) against the dynamic-shape reference, so differences also include what static shapes and FP16 "
+        "cost the user.</li></ul>"
+        '<p class="legend">Cells: <span class="chip good">green</span> identical (shares 100%, CER 0, det max |Δp| ≤ 1e-3, '
+        'binary agreement ≥ 99.9%) · <span class="chip warn">amber</span> close (shares ≥ 95%, CER ≤ 0.05, |Δp| ≤ 0.3) · '
+        '<span class="chip bad">red</span> worse. A red outline with ✗ marks a check out of its configured '
+        "tolerance; only those decide PASS/FAIL.</p>")
+
+
+# ---------------------------------------------------------------- per image
+
+def image_problem_key(name: str, entry: dict) -> tuple:
+    """Sort key, worst image first: lowest pipeline line exact match across stages, then det F1, CER."""
+    stages = list(entry.get("stages", {}).values())
+    pipes = [s.get("pipeline") or {} for s in stages]
+    return (min((p.get("line_exact_match", 1.0) for p in pipes), default=1.0),
+            min((p.get("det_f1", 1.0) for p in pipes), default=1.0),
+            -max((p.get("cer", 0.0) for p in pipes), default=0.0),
+            -sum(len((s.get("same_input") or {}).get("texts") or []) for s in stages),
+            name)
+
+
+def stage_exact(stage: dict) -> bool:
+    p = stage.get("pipeline") or {}
+    return (p.get("line_exact_match", 0) >= 1.0 and p.get("det_f1", 0) >= 1.0 and p.get("cer", 1) <= 0.0
+            and not (stage.get("same_input") or {}).get("texts"))
+
+
+def image_exact(entry: dict) -> bool:
+    return all(stage_exact(s) for s in entry.get("stages", {}).values())
+
+
+def render_images(report: dict, images_dir: Path | None, assets_dir: Path) -> str:
+    per_image = report.get("per_image", {})
+    order = sorted(per_image, key=lambda n: image_problem_key(n, per_image[n]))
+    n_exact = sum(image_exact(per_image[n]) for n in order)
+    parts = [f"<h2>Images, worst first</h2><p class=\"legend\">{len(order) - n_exact} with differences (open), "
+             f"{n_exact} where every stage matches the reference exactly (collapsed).</p>", render_box_key()]
+    for i, name in enumerate(order):
+        parts.append(render_image(i, name, per_image[name], images_dir, assets_dir))
+    return "".join(parts)
+
+
+def render_box_key() -> str:
+    items = [("#0969da", "reference box"), ("#1a7f37", "stage box, same text as its reference line"),
+             ("#cf222e", "stage box, different text"), ("#e16f00", "stage box with no reference box"),
+             ("#0969da", "reference box the stage missed (dashed)")]
+    return '<p class="legend key">' + "".join(
+        f'<span><i class="sw" style="border-color:{c}{";border-style:dashed" if "dashed" in t else ""}"></i>'
+        f'{esc(t)}</span>' for c, t in items) + "</p>"
+
+
+def render_image(index: int, name: str, entry: dict, images_dir: Path | None, assets_dir: Path) -> str:
+    exact = image_exact(entry)
+    hw = entry.get("image_hw") or [0, 0]
+    photo = photo_data_uri(images_dir, name) if images_dir is not None else None
+    photo_class = f"ph{index}"
+    style = f"<style>.{photo_class}{{background-image:url({photo})}}</style>" if photo else ""
+    ref_lines = (entry.get("reference") or {}).get("lines") or []
+    chips = "".join(stage_chip(s, d) for s, d in entry.get("stages", {}).items())
+    summary = (f'<summary><span class="name">{esc(name)}</span><span class="dim">{esc(hw[1])}×{esc(hw[0])} px · '
+               f'{len(ref_lines)} reference line{"s" if len(ref_lines) != 1 else ""}</span>{chips}</summary>')
+    panels = [render_reference_panel(ref_lines, hw, photo_class if photo else None)]
+    for stage, data in entry.get("stages", {}).items():
+        panels.append(render_stage_panel(stage, data, ref_lines, hw, photo_class if photo else None, assets_dir))
+    return (f'{style}<details class="image{" exact" if exact else ""}" id="{esc(anchor(name))}"'
+            f'{"" if exact else " open"}>{summary}<div class="panels">{"".join(panels)}</div></details>')
+
+
+def anchor(name: str) -> str:
+    return "img-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def stage_chip(stage: str, data: dict) -> str:
+    p = data.get("pipeline") or {}
+    if stage_exact(data):
+        return f'<span class="chip good">{esc(stage)} ✓</span>'
+    n_ref = p.get("ref_lines", 0)
+    text = (f"{p.get('exact_lines', 0)}/{n_ref} lines" if n_ref else f"{p.get('cand_lines', 0)} extra lines")
+    if (data.get("same_input") or {}).get("texts"):
+        text += " · same-input text differs"
+    cls = grade("line_exact_match", p.get("line_exact_match", 1.0)) if n_ref else BAD
+    if cls == GOOD:  # lines all read right but something else differs (boxes, same-input text)
+        cls = WARN
+    return f'<span class="chip {cls}">{esc(stage)} {esc(text)}</span>'
+
+
+def photo_data_uri(images_dir: Path, name: str, max_side: int = PHOTO_MAX_SIDE) -> str | None:
+    """The source photo downscaled to `max_side` as a JPEG data URI, or None if unreadable."""
+    path = Path(images_dir) / name
+    if not path.is_file():
+        return None
+    try:
+        import cv2
+
+        from ..ocr.image_io import load_image
+        img = load_image(path)
+        h, w = img.shape[:2]
+        if max(h, w) > max_side:
+            f = max_side / max(h, w)
+            img = cv2.resize(img, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 82])
+    except (ValueError, OSError, ImportError):
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii") if ok else None
+
+
+def render_photo(hw: list, polygons: list[str], photo_class: str | None) -> str:
+    h, w = (max(1, int(hw[0])), max(1, int(hw[1]))) if hw and hw[0] and hw[1] else (1, 1)
+    cls = f"photo {photo_class}" if photo_class else "photo"
+    missing = "" if photo_class else '<div class="nophoto">(photo not available)</div>'
+    return (f'<div class="{cls}" style="aspect-ratio:{w}/{h}">'
+            f'<svg viewBox="0 0 {w} {h}" preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg">'
+            f'{"".join(polygons)}</svg></div>{missing}')
+
+
+def polygon(box, cls: str, title: str) -> str:
+    points = " ".join(f"{float(x):.1f},{float(y):.1f}" for x, y in box)
+    return f'<polygon class="{cls}" points="{points}"><title>{esc(title)}</title></polygon>'
+
+
+def render_reference_panel(ref_lines: list[dict], hw: list, photo_class: str | None) -> str:
+    polys = [polygon(l["box"], "ref", l.get("text", "")) for l in ref_lines]
+    items = "".join(f'<li><span class="t">{esc(l.get("text", ""))}</span></li>' for l in ref_lines)
+    lines = f'<ol class="lines">{items}</ol>' if ref_lines else '<p class="ok">no text detected</p>'
+    return (f'<div class="panel ref"><h3><span>reference</span><span class="tag">paddle</span></h3>'
+            f'<div class="stats">{len(ref_lines)} line{"s" if len(ref_lines) != 1 else ""}</div>'
+            f'{render_photo(hw, polys, photo_class)}{lines}</div>')
+
+
+def line_matches(data: dict) -> tuple[dict, dict]:
+    """(ref index → pair, cand index → pair) from the pipeline comparison."""
+    pairs = (data.get("pipeline") or {}).get("pairs") or []
+    return {p["ref"]: p for p in pairs}, {p["cand"]: p for p in pairs}
+
+
+def render_stage_panel(stage: str, data: dict, ref_lines: list[dict], hw: list, photo_class: str | None,
+                       assets_dir: Path) -> str:
+    cand_lines = data.get("lines") or []
+    by_ref, by_cand = line_matches(data)
+    polys = [polygon(l["box"], "missed", "missed: " + l.get("text", ""))
+             for i, l in enumerate(ref_lines) if i not in by_ref]
+    for j, line in enumerate(cand_lines):
+        pair = by_cand.get(j)
+        cls = "extra" if pair is None else "same" if pair.get("same_text") else "diff"
+        polys.append(polygon(line["box"], cls, line.get("text", "")))
+    return (f'<div class="panel"><h3><span>{esc(stage)}</span>{stage_tag(data)}</h3>'
+            f'{render_stage_stats(data)}{render_photo(hw, polys, photo_class)}'
+            f'{render_stage_lines(data, ref_lines, cand_lines)}{render_same_input(data)}'
+            f'{render_heatmap(data, assets_dir)}</div>')
+
+
+def stage_tag(data: dict) -> str:
+    hw = data.get("det_input_hw")
+    return f'<span class="tag">det input {esc(hw[1])}×{esc(hw[0])}</span>' if hw else ""
+
+
+def render_stage_stats(data: dict) -> str:
+    p = data.get("pipeline") or {}
+    parts = []
+    for metric, label in (("det_f1", "det F1"), ("line_exact_match", "exact"), ("cer", "CER")):
+        if metric in p:
+            parts.append(f'<span class="chip {grade(metric, p[metric])}">{label} {esc(fmt_metric(metric, p[metric]))}</span>')
+    return f'<div class="stats">{"".join(parts)}</div>'
+
+
+def render_stage_lines(data: dict, ref_lines: list[dict], cand_lines: list[dict]) -> str:
+    by_ref, by_cand = line_matches(data)
+    if all(by_ref.get(i, {}).get("same_text") for i in range(len(ref_lines))) and len(by_cand) == len(cand_lines):
+        n = len(ref_lines)
+        said = f"all {n} line{'s' if n != 1 else ''} read" if n else "no text,"
+        return f'<p class="ok">✓ {said} as the reference</p>'
+    items = []
+    for i, ref in enumerate(ref_lines):
+        pair = by_ref.get(i)
+        if pair is None:
+            items.append(f'<li class="missed"><del class="t">{esc(ref.get("text", ""))}</del>'
+                         f'<span class="tag">not detected</span></li>')
+        elif pair.get("same_text"):
+            items.append(f'<li class="same"><span class="t">{esc(cand_lines[pair["cand"]].get("text", ""))}</span></li>')
+        else:
+            items.append(f'<li class="diff"><span class="t">{diff_html(ref.get("text", ""), cand_lines[pair["cand"]].get("text", ""))}</span></li>')
+    for j, cand in enumerate(cand_lines):
+        if j not in by_cand:
+            items.append(f'<li class="extra"><ins class="t">{esc(cand.get("text", ""))}</ins>'
+                         f'<span class="tag">no reference box</span></li>')
+    return f'<ol class="lines">{"".join(items)}</ol>'
+
+
+def diff_html(ref: str, cand: str) -> str:
+    """Character-level diff: removed reference characters in <del>, added ones in <ins>."""
+    out = []
+    for op, a0, a1, b0, b1 in difflib.SequenceMatcher(None, ref, cand, autojunk=False).get_opcodes():
+        if op == "equal":
+            out.append(esc(ref[a0:a1]))
+            continue
+        if a1 > a0:
+            out.append(f"<del>{esc(ref[a0:a1])}</del>")
+        if b1 > b0:
+            out.append(f"<ins>{esc(cand[b0:b1])}</ins>")
+    return "".join(out)
+
+
+def render_same_input(data: dict) -> str:
+    same = data.get("same_input") or {}
+    det = same.get("det") or {}
+    parts = []
+    if det:
+        parts.append(f'det max |Δp| <b>{esc(fmt_metric("max_abs", det.get("max_abs")))}</b>, '
+                     f'binary {esc(fmt_metric("binary_agreement", det.get("binary_agreement")))}')
+    if same.get("lines"):
+        parts.append(f'{esc(same.get("same_text_lines", 0))}/{esc(same["lines"])} crops same text')
+    diffs = "".join(f'<li class="diff"><span class="t">{diff_html(t.get("ref", ""), t.get("cand", ""))}</span></li>'
+                    for t in same.get("texts") or [])
+    listing = f'<ul class="lines">{diffs}</ul>' if diffs else ""
+    return f'<div class="same-input"><b>same input:</b> {" · ".join(parts) or "–"}{listing}</div>'
+
+
+def render_heatmap(data: dict, assets_dir: Path) -> str:
+    rel = data.get("det_diff_heatmap")
+    if not rel:
+        return ""
+    caption = (f'<div class="scale">|Δ det prob| 0<span class="bar"></span>≥ {HEATMAP_SCALE:g} '
+               f'(full colour)</div>')
+    if not (Path(assets_dir) / Path(rel).name).is_file():
+        return f'<div class="heat"><a href="{esc(rel)}">heat map</a> (file missing){caption}</div>'
+    return (f'<div class="heat"><a href="{esc(rel)}"><img src="{esc(rel)}" alt="det difference heat map" '
+            f'loading="lazy"></a>{caption}</div>')
+
+
+# ---------------------------------------------------------------- page
+
+def render_html(report: dict, images_dir: Path | None, assets_dir: Path) -> str:
+    verdict = "FAIL" if report.get("failures") else "PASS"
+    title = f"{verdict} · {report.get('pipeline', '')} parity report"
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body><main>"
+        + render_header(report) + render_summary(report) + render_images(report, images_dir, Path(assets_dir))
+        + "</main></body></html>\n")
