@@ -532,7 +532,7 @@ def op_rows(paths: dict, conv: dict) -> list[dict]:
     for key in MODELS:
         hists = {}
         for k in ["onnx-raw", "onnx", "plain-onnx", "tflite-fp32", "plain-tflite-fp32", "tflite-fp16", "plain-tflite-fp16"]:
-            ours = conv[key]["ours_cold"]["artifacts"].get(k)
+            ours = conv[key]["runs"][0]["ours_cold"]["artifacts"].get(k)
             if ours is not None:
                 hist, verdict = ours["op_histogram"], ours["gpu_verdict"]
             else:

@@ -19,13 +19,14 @@ import html
 from pathlib import Path
 
 PHOTO_MAX_SIDE = 480
+WIDE_ASPECT = 4.0  # width/height from which an image's panels become rows (text strips stay legible)
 HEATMAP_SCALE = 0.1  # |Δ prob| shown at full colour; must match report.heatmap_png
 
 GOOD, WARN, BAD = "good", "warn", "bad"
 
 # (view, metric, column title, tooltip)
 SUMMARY_COLUMNS = [
-    ("same_input", "det_max_abs", "det max |Δp|", "largest |Δ| of any det probability-map pixel"),
+    ("same_input", "det_max_abs", "det max\u00a0|Δp|", "largest |Δ| of any det probability-map pixel"),
     ("same_input", "det_binary_agreement", "det binary agreement",
      "share of det-map pixels on the same side of the binarisation threshold"),
     ("same_input", "rec_argmax_agreement", "rec argmax agreement",
@@ -63,7 +64,7 @@ code { font-size: 13px; background: #eef1f4; padding: 0 3px; border-radius: 3px;
 .chip.bad { background: #ffd8d3; color: #a40e26; }
 table { border-collapse: collapse; background: #fff; }
 th, td { border: 1px solid #d0d7de; padding: 5px 10px; text-align: right; }
-th { background: #eef1f4; font-weight: 600; } th.l, td.l { text-align: left; }
+th { background: #eef1f4; font-weight: 600; } th.l, td.l { text-align: left; white-space: nowrap; }
 td.good { background: #dafbe1; } td.warn { background: #fff1c2; } td.bad { background: #ffc9c2; }
 td.gate { outline: 3px solid #cf222e; outline-offset: -3px; font-weight: 700; }
 td small { display: block; color: #57606a; font-size: 11px; }
@@ -81,6 +82,12 @@ details.image > summary .dim { color: #57606a; margin-right: 10px; font-size: 13
 .panels { display: grid; grid-template-columns: repeat(auto-fill, minmax(250px, 1fr)); gap: 12px; }
 .panel { border: 1px solid #d0d7de; border-radius: 6px; padding: 8px; min-width: 0; }
 .panel.ref { background: #f3f6fb; }
+.panels.wide { grid-template-columns: 1fr; gap: 6px; }
+.panels.wide .panel { display: grid; grid-template-columns: 170px minmax(0, 560px) minmax(0, 1fr) 230px;
+                      gap: 14px; align-items: start; }
+.panels.wide .heat { margin-top: 0; }
+.panels.wide .heat img { max-height: 80px; }
+.panels.wide .panel h3 { flex-wrap: wrap; }
 .panel h3 { margin: 0 0 4px; font-size: 15px; display: flex; justify-content: space-between; }
 .panel .stats { font-size: 12px; color: #424a53; margin-bottom: 6px; }
 .photo { position: relative; width: 100%; background: #c9ced4 no-repeat center / 100% 100%;
@@ -103,10 +110,10 @@ ol.lines, ul.lines { margin: 6px 0 0; padding-left: 22px; font-size: 13px; }
 .ok { color: #1a7f37; font-size: 13px; margin-top: 6px; }
 del { background: #ffc9c2; color: #82071e; text-decoration: line-through; }
 ins { background: #aceebb; color: #0f5323; text-decoration: none; }
-.heat { margin-top: 8px; font-size: 11.5px; color: #57606a; }
-.heat img { display: block; max-width: 100%; max-height: 160px; border: 1px solid #d0d7de; }
-.scale { display: flex; align-items: center; gap: 4px; margin-top: 2px; }
-.scale .bar { width: 110px; height: 9px; border: 1px solid #999; background: linear-gradient(to right,
+.heat { margin-top: 8px; font-size: 11.5px; color: #57606a; display: flex; gap: 8px; align-items: flex-end; }
+.heat img { display: block; max-width: 120px; max-height: 120px; border: 1px solid #d0d7de; }
+.scale { display: flex; flex-direction: column; gap: 2px; }
+.scale .bar { width: 90px; height: 9px; border: 1px solid #999; background: linear-gradient(to right,
   #000004, #1b0c41, #4a0c6b, #781c6d, #a52c60, #cf4446, #ed6925, #fb9b06, #f7d13d, #fcffa4); }
 .same-input { margin-top: 6px; font-size: 12px; color: #424a53; }
 .key span { margin-right: 14px; white-space: nowrap; }
@@ -206,7 +213,8 @@ def render_failures(failures: list[dict]) -> str:
     if not failures:
         return ""
     rows = "".join(
-        f'<tr><td class="l">{esc(f.get("stage"))}</td><td class="l">{esc(VIEW_TITLES.get(f.get("view"), f.get("view")))}</td>'
+        f'<tr><td class="l">{esc(f.get("stage"))}</td>'
+        f'<td class="l">{esc(VIEW_TITLES.get(f.get("view"), f.get("view")))}</td>'
         f'<td class="l">{esc(f.get("metric"))}</td><td>{esc(fmt_metric(f.get("metric", ""), f.get("value")))}</td>'
         f'<td>{esc(limit_text(f.get("metric", ""), f.get("limit")))}</td></tr>'
         for f in failures)
@@ -265,13 +273,15 @@ def render_views_note(report: dict) -> str:
     hw = report.get("deployed", {}).get("det_static_hw") or ["?", "?"]
     return (
         '<ul class="views">'
-        f'<li><b>same input</b>: identical tensors go into every stage (det at the deployed {esc(hw[0])}×{esc(hw[1])}, '
+        '<li><b>same input</b>: identical tensors go into every stage '
+        f'(det at the deployed {esc(hw[0])}×{esc(hw[1])}, '
         "rec on the reference's own line crops), so any difference is what the conversion itself changed.</li>"
         "<li><b>pipeline</b>: each stage runs end to end on the photos as it would be deployed (its own static "
         "shapes) against the dynamic-shape reference, so differences also include what static shapes and FP16 "
         "cost the user.</li></ul>"
-        '<p class="legend">Cells: <span class="chip good">green</span> identical (shares 100%, CER 0, det max |Δp| ≤ 1e-3, '
-        'binary agreement ≥ 99.9%) · <span class="chip warn">amber</span> close (shares ≥ 95%, CER ≤ 0.05, |Δp| ≤ 0.3) · '
+        '<p class="legend">Cells: <span class="chip good">green</span> identical '
+        '(shares 100%, CER 0, det max |Δp| ≤ 1e-3, binary agreement ≥ 99.9%) · '
+        '<span class="chip warn">amber</span> close (shares ≥ 95%, CER ≤ 0.05, |Δp| ≤ 0.3) · '
         '<span class="chip bad">red</span> worse. A red outline with ✗ marks a check out of its configured '
         "tolerance; only those decide PASS/FAIL.</p>")
 
@@ -332,8 +342,9 @@ def render_image(index: int, name: str, entry: dict, images_dir: Path | None, as
     panels = [render_reference_panel(ref_lines, hw, photo_class if photo else None)]
     for stage, data in entry.get("stages", {}).items():
         panels.append(render_stage_panel(stage, data, ref_lines, hw, photo_class if photo else None, assets_dir))
+    wide = " wide" if hw[0] and hw[1] / hw[0] >= WIDE_ASPECT else ""
     return (f'{style}<details class="image{" exact" if exact else ""}" id="{esc(anchor(name))}"'
-            f'{"" if exact else " open"}>{summary}<div class="panels">{"".join(panels)}</div></details>')
+            f'{"" if exact else " open"}>{summary}<div class="panels{wide}">{"".join(panels)}</div></details>')
 
 
 def anchor(name: str) -> str:
@@ -359,17 +370,17 @@ def photo_data_uri(images_dir: Path, name: str, max_side: int = PHOTO_MAX_SIDE) 
     path = Path(images_dir) / name
     if not path.is_file():
         return None
-    try:
-        import cv2
+    import cv2
 
-        from ..ocr.image_io import load_image
+    from ..ocr.image_io import load_image
+    try:
         img = load_image(path)
         h, w = img.shape[:2]
         if max(h, w) > max_side:
             f = max_side / max(h, w)
             img = cv2.resize(img, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 82])
-    except (ValueError, OSError, ImportError):
+    except (ValueError, OSError, cv2.error):
         return None
     return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii") if ok else None
 
@@ -392,9 +403,15 @@ def render_reference_panel(ref_lines: list[dict], hw: list, photo_class: str | N
     polys = [polygon(l["box"], "ref", l.get("text", "")) for l in ref_lines]
     items = "".join(f'<li><span class="t">{esc(l.get("text", ""))}</span></li>' for l in ref_lines)
     lines = f'<ol class="lines">{items}</ol>' if ref_lines else '<p class="ok">no text detected</p>'
-    return (f'<div class="panel ref"><h3><span>reference</span><span class="tag">paddle</span></h3>'
-            f'<div class="stats">{len(ref_lines)} line{"s" if len(ref_lines) != 1 else ""}</div>'
-            f'{render_photo(hw, polys, photo_class)}{lines}</div>')
+    head = (f'<h3><span>reference</span><span class="tag">paddle</span></h3>'
+            f'<div class="stats">{len(ref_lines)} line{"s" if len(ref_lines) != 1 else ""}</div>')
+    return panel("panel ref", head, render_photo(hw, polys, photo_class), lines, "")
+
+
+def panel(cls: str, head: str, photo: str, texts: str, heat: str) -> str:
+    """One column of an image section; wide images lay the same four parts out as a row."""
+    return (f'<div class="{cls}"><div class="p-head">{head}</div><div class="p-photo">{photo}</div>'
+            f'<div class="p-texts">{texts}</div><div class="p-heat">{heat}</div></div>')
 
 
 def line_matches(data: dict) -> tuple[dict, dict]:
@@ -413,10 +430,10 @@ def render_stage_panel(stage: str, data: dict, ref_lines: list[dict], hw: list, 
         pair = by_cand.get(j)
         cls = "extra" if pair is None else "same" if pair.get("same_text") else "diff"
         polys.append(polygon(line["box"], cls, line.get("text", "")))
-    return (f'<div class="panel"><h3><span>{esc(stage)}</span>{stage_tag(data)}</h3>'
-            f'{render_stage_stats(data)}{render_photo(hw, polys, photo_class)}'
-            f'{render_stage_lines(data, ref_lines, cand_lines)}{render_same_input(data)}'
-            f'{render_heatmap(data, assets_dir)}</div>')
+    return panel("panel", f'<h3><span>{esc(stage)}</span>{stage_tag(data)}</h3>{render_stage_stats(data)}',
+                 render_photo(hw, polys, photo_class),
+                 render_stage_lines(data, ref_lines, cand_lines) + render_same_input(data),
+                 render_heatmap(data, assets_dir))
 
 
 def stage_tag(data: dict) -> str:
@@ -429,7 +446,8 @@ def render_stage_stats(data: dict) -> str:
     parts = []
     for metric, label in (("det_f1", "det F1"), ("line_exact_match", "exact"), ("cer", "CER")):
         if metric in p:
-            parts.append(f'<span class="chip {grade(metric, p[metric])}">{label} {esc(fmt_metric(metric, p[metric]))}</span>')
+            value = p[metric]
+            parts.append(f'<span class="chip {grade(metric, value)}">{label} {esc(fmt_metric(metric, value))}</span>')
     return f'<div class="stats">{"".join(parts)}</div>'
 
 
@@ -445,10 +463,13 @@ def render_stage_lines(data: dict, ref_lines: list[dict], cand_lines: list[dict]
         if pair is None:
             items.append(f'<li class="missed"><del class="t">{esc(ref.get("text", ""))}</del>'
                          f'<span class="tag">not detected</span></li>')
-        elif pair.get("same_text"):
-            items.append(f'<li class="same"><span class="t">{esc(cand_lines[pair["cand"]].get("text", ""))}</span></li>')
         else:
-            items.append(f'<li class="diff"><span class="t">{diff_html(ref.get("text", ""), cand_lines[pair["cand"]].get("text", ""))}</span></li>')
+            cand_text = cand_lines[pair["cand"]].get("text", "")
+            if pair.get("same_text"):
+                items.append(f'<li class="same"><span class="t">{esc(cand_text)}</span></li>')
+            else:
+                diff = diff_html(ref.get("text", ""), cand_text)
+                items.append(f'<li class="diff"><span class="t">{diff}</span></li>')
     for j, cand in enumerate(cand_lines):
         if j not in by_cand:
             items.append(f'<li class="extra"><ins class="t">{esc(cand.get("text", ""))}</ins>'
@@ -489,8 +510,8 @@ def render_heatmap(data: dict, assets_dir: Path) -> str:
     rel = data.get("det_diff_heatmap")
     if not rel:
         return ""
-    caption = (f'<div class="scale">|Δ det prob| 0<span class="bar"></span>≥ {HEATMAP_SCALE:g} '
-               f'(full colour)</div>')
+    caption = (f'<div class="scale"><span>|Δ det prob|,<br>same input</span><span class="bar"></span>'
+               f'<span>0 … {HEATMAP_SCALE:g}+</span></div>')
     if not (Path(assets_dir) / Path(rel).name).is_file():
         return f'<div class="heat"><a href="{esc(rel)}">heat map</a> (file missing){caption}</div>'
     return (f'<div class="heat"><a href="{esc(rel)}"><img src="{esc(rel)}" alt="det difference heat map" '
