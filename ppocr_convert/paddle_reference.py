@@ -19,7 +19,7 @@ failure in them must not take the caller down. Their output goes to
 ``<out_dir>.rebuild.log`` beside ``out_dir``; failures raise :class:`RebuildError`
 (a ``RuntimeError``) whose message is one line ending in that log path.
 
-x2paddle is installed from ``requirements/x2paddle.txt`` into the main venv: it adds only
+x2paddle is installed from ``requirements.lock`` into the main venv: it adds only
 x2paddle itself (its deps sympy/mpmath/packaging are pinned there too) and changes no
 pinned package.
 
@@ -48,7 +48,7 @@ MODEL_FILE = "inference.json"
 LEGACY_MODEL_FILE = "inference.pdmodel"
 PARAMS_FILE = "inference.pdiparams"
 PROVENANCE_FILE = "rebuild.json"
-REQUIREMENTS = "requirements/x2paddle.txt"
+REQUIREMENTS = "requirements.lock"
 
 CHECK_SEED = 0
 #: a dynamic (non-batch) dim of the ONNX input becomes this in the parity-check input

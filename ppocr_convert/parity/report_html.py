@@ -65,6 +65,7 @@ code { font-size: 13px; background: #eef1f4; padding: 0 3px; border-radius: 3px;
 table { border-collapse: collapse; background: #fff; }
 th, td { border: 1px solid #d0d7de; padding: 5px 10px; text-align: right; }
 th { background: #eef1f4; font-weight: 600; } th.l, td.l { text-align: left; white-space: nowrap; }
+table.summary tr:nth-child(2) th:first-child { white-space: nowrap; }
 td.good { background: #dafbe1; } td.warn { background: #fff1c2; } td.bad { background: #ffc9c2; }
 td.gate { outline: 3px solid #cf222e; outline-offset: -3px; font-weight: 700; }
 td small { display: block; color: #57606a; font-size: 11px; }
