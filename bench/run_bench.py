@@ -590,7 +590,8 @@ def compare_signatures(a: list[tuple], b: list[tuple]) -> dict:
         i = first_diff(na, nb)
         out.update(first_real_difference_at=i, ours_real=str(a[i]) if i < len(a) else None,
                    plain_real=str(b[i]) if i < len(b) else None,
-                   n_ops_really_differing=sum(1 for u, v in zip(na, nb) if u != v) + abs(len(na) - len(nb)))
+                   n_ops_really_differing=sum(1 for u, v in zip(na, nb) if u != v) + abs(len(na) - len(nb)),
+                   same_ops_in_other_order=sorted(map(str, na)) == sorted(map(str, nb)))
     return out
 
 
@@ -616,9 +617,13 @@ def findings(res: dict) -> list[str]:
         slow += 1
         o = opsby[(r["model"], r["artifact"])]
         struct = o.get("structure_vs_plain", {})
-        same = (" same op sequence on the same tensor shapes as plain (up to the rank of scalar constants), so "
-                "the same kernels run: the gap is measurement noise" if struct.get("identical_up_to_scalar_rank")
-                else f" op histogram ours-plain: {_fmt_diff(o.get('diff_vs_plain') or {})}")
+        if struct.get("identical_up_to_scalar_rank"):
+            same = (" same op sequence on the same tensor shapes as plain (up to the rank of scalar constants), so "
+                    "the same kernels run: the gap is measurement noise")
+        elif struct.get("same_ops_in_other_order"):
+            same = " same ops on the same shapes as plain, some in another order"
+        else:
+            same = f" op histogram ours-plain: {_fmt_diff(o.get('diff_vs_plain') or {})}"
         out.append(f"SLOWER: {r['model']} {r['artifact']} at {r['threads']} thread(s): ours/plain median {ratio:.3f} "
                    f"(p90 {r['vs_plain_p90']:.3f}, min {r['vs_plain_min']:.3f}); other processes used "
                    f"{r['cpu_load']['other_procs'] * 100:.0f} % of the CPUs meanwhile;{same}")
@@ -642,6 +647,10 @@ def findings(res: dict) -> list[str]:
                 verdict = (f"op sequence and tensor shapes identical to plain except the rank of one-element constant "
                            f"operands in {struct['n_ops_differing']} ops (first: op #{struct['first_difference_at']}, "
                            f"ours {struct['ours']} vs plain {struct['plain']})")
+            elif struct["same_ops_in_other_order"]:
+                verdict = (f"the same ops on the same shapes (up to scalar rank) as plain, {struct['n_ops_really_differing']} "
+                           f"in another order (first op #{struct['first_real_difference_at']}: ours {struct['ours_real']} "
+                           f"vs plain {struct['plain_real']})")
             else:
                 verdict = (f"differs from plain in {struct['n_ops_really_differing']} ops, first op "
                            f"#{struct['first_real_difference_at']}: ours {struct['ours_real']} vs plain {struct['plain_real']}")
@@ -800,6 +809,8 @@ def render(res: dict) -> str:
             return "yes"
         if st["identical_up_to_scalar_rank"]:
             return f"yes, up to the rank of scalar constants ({st['n_ops_differing']} ops)"
+        if st["same_ops_in_other_order"]:
+            return f"same ops + shapes, {st['n_ops_really_differing']} in another order"
         return f"no ({st['n_ops_really_differing']} ops differ, first #{st['first_real_difference_at']})"
 
     out.append(table(["model", "artifact", "ops", "TRANSPOSE", "GPU delegate", "histogram ours - plain",

@@ -1,0 +1,144 @@
+"""Bad input gets one clear line, a hint, a non-zero exit, and nothing half-written."""
+from __future__ import annotations
+
+import io
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ppocr_convert.cli import app
+from ppocr_convert.config import load_model_config
+from ppocr_convert.errors import SourceError
+from ppocr_convert.sources import extract_model_archive, package_path
+
+runner = CliRunner()
+
+
+def run(args, tmp_path, monkeypatch):
+    monkeypatch.setenv("PPOCR_CONVERT_CACHE", str(tmp_path / "cache"))
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "dist")] if args and args[0] != "inspect" else args)
+    assert "Traceback" not in result.output
+    return result
+
+
+def assert_nothing_written(tmp_path):
+    dist = tmp_path / "dist"
+    assert not dist.exists() or not any(dist.rglob("*.tflite")) and not any(dist.rglob("*.onnx"))
+
+
+def test_unknown_model_suggests_close_names(tmp_path, monkeypatch):
+    r = run(["PP-OCRv5_mobil_det"], tmp_path, monkeypatch)
+    assert r.exit_code == 2
+    assert "unknown model 'PP-OCRv5_mobil_det'" in r.output and "PP-OCRv5_mobile_det" in r.output
+    assert_nothing_written(tmp_path)
+
+
+def test_unknown_target(tmp_path, monkeypatch):
+    r = run(["PP-OCRv5_mobile_det", "--target", "tflite-int4"], tmp_path, monkeypatch)
+    assert r.exit_code == 2 and "unknown target 'tflite-int4'" in r.output
+
+
+@pytest.mark.parametrize("shape", ["640x640", "1x3x0x640", "1xtx640x640", "1x4x640x640"])
+def test_bad_shape(shape, tmp_path, monkeypatch):
+    r = run(["PP-OCRv5_mobile_det", "--shape", shape, "--target", "onnx"], tmp_path, monkeypatch)
+    assert r.exit_code == 2 and "shape" in r.output
+    assert_nothing_written(tmp_path)
+
+
+def test_model_dir_missing(tmp_path, monkeypatch):
+    r = run(["PP-OCRv4_mobile_det", "--model-dir", str(tmp_path / "nope")], tmp_path, monkeypatch)
+    assert r.exit_code == 3 and "does not exist" in r.output
+
+
+def test_model_dir_empty(tmp_path, monkeypatch):
+    (tmp_path / "empty").mkdir()
+    r = run(["PP-OCRv4_mobile_det", "--model-dir", str(tmp_path / "empty")], tmp_path, monkeypatch)
+    assert r.exit_code == 3 and "holds no Paddle model" in r.output
+
+
+@pytest.mark.parametrize("keep", ["inference.pdmodel", "inference.pdiparams"])
+def test_model_dir_with_one_of_two_files(keep, tmp_path, monkeypatch):
+    src = package_path(load_model_config("PP-OCRv4_mobile_det").sources[0])
+    d = tmp_path / "half"
+    d.mkdir()
+    shutil.copy(src / keep, d / keep)
+    r = run(["PP-OCRv4_mobile_det", "--model-dir", str(d)], tmp_path, monkeypatch)
+    assert r.exit_code == 3 and ("but no inference.pdiparams" in r.output or "neither" in r.output)
+
+
+def test_garbage_json_and_onnx(tmp_path, monkeypatch):
+    d = tmp_path / "pir"
+    d.mkdir()
+    (d / "inference.json").write_text('{"program": ')  # truncated
+    (d / "inference.pdiparams").write_bytes(b"\0" * 64)
+    r = run(["PP-OCRv5_mobile_det", "--model-dir", str(d)], tmp_path, monkeypatch)
+    assert r.exit_code == 3 and "not valid JSON" in r.output
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(b"this is not protobuf at all" * 10)
+    r = run(["PP-OCRv5_mobile_det", "--model-dir", str(bad)], tmp_path, monkeypatch)
+    assert r.exit_code == 3 and "not a readable ONNX model" in r.output
+    r = run(["inspect", str(bad)], tmp_path, monkeypatch)
+    assert r.exit_code == 3 and "not a readable ONNX model" in r.output
+    assert_nothing_written(tmp_path)
+
+
+def test_truncated_params_fail_in_the_front_end_with_the_log_named(tmp_path, monkeypatch):
+    src = package_path(load_model_config("PP-OCRv4_mobile_det").sources[0])
+    d = tmp_path / "truncated"
+    shutil.copytree(src, d)
+    data = (d / "inference.pdiparams").read_bytes()
+    (d / "inference.pdiparams").write_bytes(data[: len(data) // 3])
+    r = run(["PP-OCRv4_mobile_det", "--model-dir", str(d), "-t", "onnx"], tmp_path, monkeypatch)
+    assert r.exit_code == 4 and "paddle2onnx failed" in r.output
+    assert_nothing_written(tmp_path)
+    stages = tmp_path / "cache" / "stages"
+    assert not stages.exists() or not any(p.name == ".complete" for p in stages.rglob("*"))
+
+
+def test_no_offline_source_and_download_offline(tmp_path, monkeypatch):
+    r = run(["PP-LCNet_x0_25_textline_ori"], tmp_path, monkeypatch)
+    assert r.exit_code == 3 and "no offline source" in r.output and "--download" in r.output
+    # an unreachable host stands in for "offline": the error names the host and says what to do
+    import urllib.request
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    r = run(["PP-LCNet_x0_25_textline_ori", "--download"], tmp_path, monkeypatch)
+    assert r.exit_code == 3 and "cannot download" in r.output and "bcebos.com" in r.output
+    assert not (tmp_path / "cache" / "models" / "PP-LCNet_x0_25_textline_ori").exists()
+
+
+def _tar_with(tmp_path, name: str) -> Path:
+    path = tmp_path / "evil.tar"
+    with tarfile.open(path, "w") as tar:
+        info = tarfile.TarInfo(name)
+        payload = b"x"
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    return path
+
+
+@pytest.mark.parametrize("member", ["/etc/evil", "model/../../evil", "../evil"])
+def test_archive_member_outside_is_refused(member, tmp_path):
+    with pytest.raises(SourceError, match="points outside the archive"):
+        extract_model_archive(_tar_with(tmp_path, member), tmp_path / "out")
+    assert not (tmp_path / "evil").exists()
+
+
+def test_download_with_wrong_checksum_is_refused(tmp_path, monkeypatch):
+    import dataclasses
+    import urllib.request
+
+    from ppocr_convert import sources
+    monkeypatch.setenv("PPOCR_CONVERT_CACHE", str(tmp_path / "cache"))
+    archive = _tar_with(tmp_path, "m/inference.pdmodel")
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: open(archive, "rb"))
+    config = load_model_config("PP-LCNet_x0_25_textline_ori")
+    spec = dataclasses.replace(config.sources[0], sha256="0" * 64)
+    with pytest.raises(SourceError, match="sha256"):
+        sources.download_official(config, spec)
+    assert not sources.cached_official_dir(config).exists()
