@@ -56,12 +56,37 @@ def write(pipelines: list[str], images_dir: Path) -> list[Path]:
     return written
 
 
+OP_MODELS = ["PP-OCRv5_mobile_det", "PP-OCRv5_mobile_rec", "PP-OCRv4_mobile_det", "PP-OCRv4_mobile_rec",
+             "ch_ppocr_mobile_v2.0_cls"]
+
+
+def op_histograms_path() -> Path:
+    return GOLDEN_DIR / "tflite_op_histograms.json"
+
+
+def write_op_histograms(work_dir: Path) -> Path:
+    """TFLite op histograms of every artifact: a tool upgrade that changes the op mix
+    (layout TRANSPOSEs above all) shows up as a test failure, not a slower app."""
+    from .config import load_model_config
+    from .convert import ConvertOptions, convert
+    data = {}
+    for name in OP_MODELS:
+        r = convert(load_model_config(name), ConvertOptions(targets=["tflite-fp32", "tflite-fp16"], out_dir=work_dir))
+        data[name] = {t: m["op_histogram"] for t, m in r.manifests.items()}
+    path = op_histograms_path()
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ppocr_convert.goldens")
     p.add_argument("--images", type=Path, required=True)
     p.add_argument("--pipelines", nargs="+", default=["PP-OCRv5_mobile", "PP-OCRv4_mobile"])
     a = p.parse_args(argv)
-    for path in write(a.pipelines, a.images):
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        written = [*write(a.pipelines, a.images), write_op_histograms(Path(tmp))]
+    for path in written:
         print(f"wrote {path.relative_to(GOLDEN_DIR.parent)}")
     return 0
 
