@@ -47,7 +47,10 @@ clean: ## remove dist/ and the repo-local caches (not .venv)
 IMAGES ?= ../shared/images
 PIPELINE ?= PP-OCRv5_mobile
 
-.PHONY: fixtures parity goldens bench
+.PHONY: fixtures parity goldens bench release
+release: setup ## every model x target, parity gate, dist/manifest.json (nothing published if the gate fails)
+	$(BIN)/ppocr-convert release --images $(IMAGES) --out $(OUT)
+
 fixtures: setup ## rebuild the PP-OCRv5 Paddle reference models from the packaged ONNX (x2paddle)
 	$(BIN)/python -c 'from ppocr_convert.config import load_model_config as l; from ppocr_convert.reference import reference_dir as r; [print(n, r(l(n))[0]) for n in ("PP-OCRv5_mobile_det", "PP-OCRv5_mobile_rec")]'
 

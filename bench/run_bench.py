@@ -32,6 +32,7 @@ import gc
 import json
 import os
 import platform
+import random
 import shutil
 import subprocess
 import sys
@@ -362,8 +363,9 @@ def pass_seconds(conv: dict) -> dict:
         runs = c["runs"]
         names = list(runs[0]["ours_cold"]["pass_seconds"])
         med = {n: _med([r["ours_cold"]["pass_seconds"].get(n) for r in runs]) for n in names}
-        stage = _med([next(s for s in r["ours_cold"]["stages"] if s["stage"] == "onnx")["seconds"] for r in runs])
-        med["(load, save, ORT load check)"] = stage - sum(v or 0 for v in med.values()) if stage is not None else None
+        med["(load, save, ORT load check)"] = _med([
+            next(s for s in r["ours_cold"]["stages"] if s["stage"] == "onnx")["seconds"]
+            - sum(v or 0 for v in r["ours_cold"]["pass_seconds"].values()) for r in runs])
         out[key] = med
     return out
 
@@ -405,6 +407,29 @@ class CpuLoad:
         return {"other_procs": round(self.other, 3), "steal": round(self.steal, 3), "own": round(self.own, 3)}
 
 
+def settle(max_s: float = 0.3, window_s: float = 0.02) -> float:
+    """Wait until this process stops using CPU (at most max_s). ONNX Runtime's intra-op
+    threads keep spinning ~40 ms after a run with threads > 1 (measured here); on a
+    2-CPU machine that steals a core from whichever engine runs next, so every switch
+    of engine waits for the spinning to stop. Returns the seconds waited."""
+    import psutil
+    me = psutil.Process()
+
+    def cpu() -> float:
+        t = me.cpu_times()
+        return t.user + t.system
+
+    t0 = time.perf_counter()
+    prev = cpu()
+    while time.perf_counter() - t0 < max_s:
+        time.sleep(window_s)
+        cur = cpu()
+        if cur - prev < window_s / 4:
+            break
+        prev = cur
+    return time.perf_counter() - t0
+
+
 def bench_latency(paths: dict, threads: list[int], reps: int, warmup: int, rounds: int) -> list[dict]:
     from ppocr_convert.runners import open_runner
 
@@ -423,22 +448,28 @@ def bench_latency(paths: dict, threads: list[int], reps: int, warmup: int, round
                     r.run(x)
             times: dict[str, list[float]] = {k: [] for k in kinds}
             chunks = [reps // rounds + (1 if i < reps % rounds else 0) for i in range(rounds)]
+            order_rng = random.Random(n)
             with CpuLoad() as load:
                 for i, count in enumerate(chunks):
-                    order = kinds[i % len(kinds):] + kinds[:i % len(kinds)]
+                    order = list(kinds)
+                    order_rng.shuffle(order)  # no artifact always follows the same one
                     for k in order:
                         run = runners[k].run
-                        run(x)  # untimed: let the previous engine's worker threads settle
+                        settle()  # the previous engine's threads must stop spinning first
+                        run(x)  # untimed: re-warm caches for this model
                         for _ in range(count):
                             t = time.perf_counter()
                             run(x)
                             times[k].append(time.perf_counter() - t)
             for k in kinds:
                 ms = np.array(times[k]) * 1000.0
+                bounds = np.cumsum([0] + chunks)
+                rounds_ms = [ms[bounds[j]:bounds[j + 1]].tolist() for j in range(len(chunks))]
                 rows.append({"model": key, "threads": n, "artifact": k, "engine": _engine(k),
                              "shape": list(shapes[key]), "reps": len(ms),
                              "median_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)),
-                             "min_ms": float(ms.min()), "mean_ms": float(ms.mean()), "cpu_load": load.to_dict()})
+                             "min_ms": float(ms.min()), "mean_ms": float(ms.mean()), "cpu_load": load.to_dict(),
+                             "rounds_ms": rounds_ms})
             del runners
             gc.collect()
     by = {(r["model"], r["threads"], r["artifact"]): r for r in rows}
@@ -448,6 +479,12 @@ def bench_latency(paths: dict, threads: list[int], reps: int, warmup: int, round
             r["vs_plain_median"] = r["median_ms"] / plain["median_ms"]
             r["vs_plain_p90"] = r["p90_ms"] / plain["p90_ms"]
             r["vs_plain_min"] = r["min_ms"] / plain["min_ms"]
+            # paired: ours and plain ran close in time within each round, so the per-round
+            # ratio cancels slow drift of the machine; its spread says how sure the ratio is
+            per_round = [float(np.median(a)) / float(np.median(b))
+                         for a, b in zip(r["rounds_ms"], plain["rounds_ms"]) if len(a) and len(b)]
+            r["vs_plain_paired"] = float(np.median(per_round))
+            r["vs_plain_paired_iqr"] = [float(np.percentile(per_round, 25)), float(np.percentile(per_round, 75))]
         if r["artifact"].endswith("tflite-fp32"):
             ort = by[(r["model"], r["threads"], "onnx" if r["artifact"] == "tflite-fp32" else "plain-onnx")]
             r["vs_ort_onnx_median"] = r["median_ms"] / ort["median_ms"]
@@ -485,9 +522,13 @@ def bench_pipeline(paths: dict, images: list[Path], threads: int, kinds: list[st
     for pipe in pipes.values():  # warm-up: one image each, untimed
         pipe.run(loaded[0][1])
     per = {k: {"total": [], "det_infer": [], "rec_infer": [], "lines": 0} for k in kinds}
+    order_rng = random.Random(0)
     with CpuLoad() as load:
-        for i, (_name, img) in enumerate(loaded):
-            for k in kinds[i % len(kinds):] + kinds[:i % len(kinds)]:
+        for _name, img in loaded:
+            order = list(kinds)
+            order_rng.shuffle(order)  # no runner kind always follows the same one
+            for k in order:
+                settle()  # wait for the previous kind's ORT threads to stop spinning
                 t = time.perf_counter()
                 res = pipes[k].run(img)
                 per[k]["total"].append(time.perf_counter() - t)
@@ -525,7 +566,7 @@ def size_rows(paths: dict) -> list[dict]:
     return rows
 
 
-def op_rows(paths: dict, conv: dict) -> list[dict]:
+def op_rows(paths: dict, conv: dict, work: Path) -> list[dict]:
     from ppocr_convert.inspect_model import inspect_file  # imports paddle before tensorflow itself
 
     rows = []
@@ -545,6 +586,10 @@ def op_rows(paths: dict, conv: dict) -> list[dict]:
         for r in rows:
             if r["model"] == key and r["artifact"] in OURS_VS_PLAIN:
                 r["diff_vs_plain"] = hist_diff(hists[r["artifact"]], hists[OURS_VS_PLAIN[r["artifact"]]])
+                if r["format"] == "onnx":
+                    ho = ort_optimized_histogram(paths[key][r["artifact"]], work)
+                    hp = ort_optimized_histogram(paths[key][OURS_VS_PLAIN[r["artifact"]]], work)
+                    r["ort_optimized"] = {"ours": ho, "plain": hp, "diff": hist_diff(ho, hp)}
                 if r["format"] == "tflite":
                     r["structure_vs_plain"] = compare_signatures(
                         tflite_signature(paths[key][r["artifact"]]),
@@ -595,6 +640,20 @@ def compare_signatures(a: list[tuple], b: list[tuple]) -> dict:
     return out
 
 
+def ort_optimized_histogram(path: Path, work: Path) -> dict:
+    """Op histogram of the graph ONNX Runtime actually runs (after its own fusions, at the
+    runner's default optimization level), saved with optimized_model_filepath."""
+    import onnx
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    out = work / f"ort-opt-{path.parent.name}-{path.stem}-{time.monotonic_ns()}.onnx"
+    opts.optimized_model_filepath = str(out)
+    ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    model = onnx.load(str(out))
+    return dict(sorted(collections.Counter(n.op_type for n in model.graph.node).items()))
+
+
 def hist_diff(ours: dict, plain: dict) -> dict:
     return {op: ours.get(op, 0) - plain.get(op, 0) for op in sorted(set(ours) | set(plain))
             if ours.get(op, 0) != plain.get(op, 0)}
@@ -624,8 +683,12 @@ def findings(res: dict) -> list[str]:
             same = " same ops on the same shapes as plain, some in another order"
         else:
             same = f" op histogram ours-plain: {_fmt_diff(o.get('diff_vs_plain') or {})}"
+        lo, hi = r["vs_plain_paired_iqr"]
+        consistent = ("consistently slower across rounds" if lo > 1.0 else
+                      "not consistent across rounds (IQR includes 1)")
         out.append(f"SLOWER: {r['model']} {r['artifact']} at {r['threads']} thread(s): ours/plain median {ratio:.3f} "
-                   f"(p90 {r['vs_plain_p90']:.3f}, min {r['vs_plain_min']:.3f}); other processes used "
+                   f"(p90 {r['vs_plain_p90']:.3f}, min {r['vs_plain_min']:.3f}, per round {r['vs_plain_paired']:.3f} "
+                   f"[IQR {lo:.2f}-{hi:.2f}]: {consistent}); other processes used "
                    f"{r['cpu_load']['other_procs'] * 100:.0f} % of the CPUs meanwhile;{same}")
     for r in pipe:
         ratio = r.get("vs_plain_throughput")
@@ -657,7 +720,10 @@ def findings(res: dict) -> list[str]:
             out.append(f"op mix {r['model']} {r['artifact']}: {r['ops']} ops, {r['transpose']} TRANSPOSE, "
                        f"histogram ours-plain {_fmt_diff(r['diff_vs_plain'])}; {verdict}")
         else:
-            out.append(f"op mix {r['model']} {r['artifact']} (ONNX) ours-plain: {_fmt_diff(r['diff_vs_plain'])}")
+            opt = r.get("ort_optimized", {})
+            out.append(f"op mix {r['model']} {r['artifact']} (ONNX) ours-plain: {_fmt_diff(r['diff_vs_plain'])}; "
+                       f"after ONNX Runtime's own graph optimizations ({sum(opt.get('ours', {}).values())} vs "
+                       f"{sum(opt.get('plain', {}).values())} nodes): {_fmt_diff(opt.get('diff', {}))}")
     for model in MODELS:
         for thr in sorted({r["threads"] for r in lat if r["threads"] > 1}):
             worse = [(art, r["median_ms"] / latby[(model, 1, art)]["median_ms"]) for (m, t, art), r in latby.items()
@@ -775,11 +841,16 @@ def render(res: dict) -> str:
         rows.append([r["model"], r["threads"], f"{r['artifact']} ({r['engine']})", _f(r["median_ms"]), _f(r["p90_ms"]),
                      _f(plain["median_ms"] if plain else None), _f(plain["p90_ms"] if plain else None),
                      _f(r.get("vs_plain_median"), "{:.3f}"), _f(r.get("vs_plain_p90"), "{:.3f}"),
-                     _f(r.get("vs_plain_min"), "{:.3f}"), f"{r['cpu_load']['other_procs'] * 100:.0f}"])
+                     _f(r.get("vs_plain_min"), "{:.3f}"),
+                     (f"{r['vs_plain_paired']:.3f} [{r['vs_plain_paired_iqr'][0]:.2f}-{r['vs_plain_paired_iqr'][1]:.2f}]"
+                      if "vs_plain_paired" in r else "—"),
+                     f"{r['cpu_load']['other_procs'] * 100:.0f}"])
     out.append(table(["model", "thr", "artifact (engine)", "ours median", "ours p90", "plain median", "plain p90",
-                      "ours/plain median", "ours/plain p90", "ours/plain min", "other load %"], rows))
-    out += ["", "other load % = CPU used by other processes during that model/threads block, as a share of all "
-            "CPUs (noise this run cannot control)."]
+                      "ours/plain median", "ours/plain p90", "ours/plain min", "ours/plain per round [IQR]",
+                      "other load %"], rows))
+    out += ["", "per round = median over the interleaved rounds of (ours median / plain median) within the round, "
+            "with its interquartile range: robust to drift. other load % = CPU used by other processes during that "
+            "model/threads block, as a share of all CPUs (noise this run cannot control)."]
     out += ["", "TFLite FP32 / ONNX Runtime on `onnx` (median, same threads; TFLite includes the runner's "
             "NCHW->NHWC input transpose):", ""]
     out.append(table(["model", "thr", "ours tflite-fp32 / ours onnx", "plain tflite-fp32 / plain onnx"],
@@ -804,7 +875,8 @@ def render(res: dict) -> str:
     def same(r):
         st = r.get("structure_vs_plain")
         if st is None:
-            return ""
+            opt = r.get("ort_optimized")
+            return "" if opt is None else f"after ORT optimization: {_fmt_diff(opt['diff'])}"
         if st["identical"]:
             return "yes"
         if st["identical_up_to_scalar_rank"]:
@@ -814,7 +886,7 @@ def render(res: dict) -> str:
         return f"no ({st['n_ops_really_differing']} ops differ, first #{st['first_real_difference_at']})"
 
     out.append(table(["model", "artifact", "ops", "TRANSPOSE", "GPU delegate", "histogram ours - plain",
-                      "same op sequence + shapes as plain"],
+                      "same kernels as plain"],
                      [[r["model"], r["artifact"], r["ops"], r["transpose"], r["gpu_verdict"],
                        _fmt_diff(r["diff_vs_plain"]) if "diff_vs_plain" in r else "", same(r)] for r in res["ops"]]))
 
@@ -887,7 +959,7 @@ def main(argv=None) -> int:
             res["pipeline"] = []
         res["size"] = size_rows(paths)
         log("op histograms")
-        res["ops"] = op_rows(paths, conv)
+        res["ops"] = op_rows(paths, conv, work)
         res["other_load_latency"] = float(np.mean([r["cpu_load"]["other_procs"] for r in res["latency"]]))
         res["other_load_pipeline"] = (res["pipeline"][0]["cpu_load"]["other_procs"] if res["pipeline"] else 0.0)
         res["findings"] = findings(res)

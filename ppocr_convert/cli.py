@@ -222,6 +222,54 @@ def parity(
         raise typer.Exit(e.exit_code)
 
 
+@app.command()
+def release(
+    images: Path = typer.Option(..., "--images", help="photos for the parity gate"),
+    out_dir: Path = typer.Option(Path("dist"), "--out", "-o", help="the release directory (replaced only on success)"),
+    models: List[str] = typer.Option([], "--models", "-m", help="models to release (default: every model with a source here)"),
+    targets: List[str] = typer.Option([], "--targets", "-t", help="targets (default: onnx, tflite-fp32, tflite-fp16)"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="rebuild every stage and rerun parity"),
+    as_json: bool = typer.Option(False, "--json", help="print dist/manifest.json"),
+    debug: bool = typer.Option(False, "--debug"),
+):
+    """Every model x every target, the parity gate, and dist/manifest.json; all or nothing."""
+    import time
+
+    from .errors import ParityError
+    from .release import release as run_release
+    start = time.perf_counter()
+    try:
+        with console.status("release") as status:
+            result = run_release(out_dir, images, models=list(models) or None, targets=list(targets) or None,
+                                 use_cache=not no_cache,
+                                 progress=lambda s, m: status.update(f"[bold]release[/] › {s}: {m}"))
+    except ParityError as e:
+        failures = getattr(e, "failures", [])
+        if failures:
+            table = Table(title="parity gate: failed checks")
+            for col in ("pipeline", "stage", "view", "metric", "value", "limit"):
+                table.add_column(col, no_wrap=True)
+            for f in failures:
+                table.add_row(f["pipeline"], f["stage"], f["view"], f["metric"], str(f["value"]), str(f["limit"]))
+            console.print(table)
+        _fail(e, debug)
+    except ConvertError as e:
+        _fail(e, debug)
+    if as_json:
+        out.print_json(json.dumps(result.manifest, ensure_ascii=False))
+        return
+    table = Table(title=f"release → {out_dir}/manifest.json")
+    for col in ("model", "target", "bytes", "GPU delegate", "parity", "sha256"):
+        table.add_column(col, no_wrap=True)
+    for a in result.manifest["artifacts"]:
+        table.add_row(a["model"], a["target"], f"{a['bytes']:,}", a["gpu_delegate"], a["parity"]["verdict"],
+                      a["sha256"][:12])
+    out.print(table)
+    for s in result.skipped:
+        console.print(f"[yellow]skipped[/] {s['model']}: {s['reason']}")
+    console.print(f"[dim]release took {time.perf_counter() - start:.1f}s[/]")
+
+
 def main() -> None:  # pragma: no cover
     app()
 

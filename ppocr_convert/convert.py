@@ -23,7 +23,8 @@ from passes.base import PassError
 
 from .errors import ConfigError, ConvertError, GpuCompatibilityError, PassFailedError
 from .inspect_model import inspect_file
-from .stage_cache import StageCache, cache_key
+from .stage_cache import (StageCache, cache_key, replace_dir, sweep_stale_temp_dirs, temp_dir,
+                          write_error_hint)
 
 ProgressFn = Callable[[str, str], None]  # (stage, message)
 
@@ -63,7 +64,7 @@ class ConversionResult:
     model: str
     manifests: dict[str, dict]          # target → manifest
     artifact_dirs: dict[str, Path]
-    stages: list[StageRecord]
+    stages: list[StageRecord]           # timings and cache hits (also in each build.json)
 
 
 def pass_list(config: ModelConfig, options: ConvertOptions) -> list[str]:
@@ -174,10 +175,10 @@ def convert(config: ModelConfig, options: ConvertOptions, progress: ProgressFn =
 
     stage_files = {"onnx-raw": raw_path, "onnx": onnx_path, **tflite_paths}
 
-    # --- publish --------------------------------------------------------------
+    # --- publish: check every target first, write all next to dist/, then swap them in,
+    # so a strict-GPU failure, a full disk or an interrupt leaves dist/ as it was ----------
     manifests, dirs = {}, {}
     for target in options.targets:
-        progress(target, "writing artifact")
         artifact = stage_files[target]
         report = inspect_file(artifact)
         if options.strict_gpu and report.gpu_issues and target != "onnx-raw":
@@ -186,11 +187,20 @@ def convert(config: ModelConfig, options: ConvertOptions, progress: ProgressFn =
                 f"{config.name} {target}: {len(report.gpu_issues)} op(s) the GPU delegate cannot run, "
                 f"first {first.op} at {first.node or 'graph'} ({first.reason})",
                 hint="add a pass for it, or drop --strict-gpu to accept CPU fallback")
-        manifest = build_manifest(config, src, target, artifact, report, versions, records, shape, opset,
-                                  passes if target != "onnx-raw" else [], pass_reports if target != "onnx-raw" else [],
-                                  dict_path, frontend_repairs)
-        dirs[target] = publish(options.out_dir / config.name / target, artifact, manifest, dict_path, config)
-        manifests[target] = manifest
+        manifests[target] = build_manifest(config, src, target, artifact, report, versions, records, shape, opset,
+                                           passes if target != "onnx-raw" else [],
+                                           pass_reports if target != "onnx-raw" else [], dict_path, frontend_repairs)
+    staged = {}
+    try:
+        for target in options.targets:
+            progress(target, "writing artifact")
+            staged[target] = stage_publish(options.out_dir / config.name / target, stage_files[target],
+                                           manifests[target], dict_path, build_record(records, pass_reports))
+        for target, tmp in staged.items():
+            dirs[target] = swap_in(tmp, options.out_dir / config.name / target)
+    finally:
+        for tmp in staged.values():
+            shutil.rmtree(tmp, ignore_errors=True)  # no-op for those swapped in
     shutil.rmtree(logs_dir, ignore_errors=True)
     return ConversionResult(config.name, manifests, dirs, records)
 
@@ -223,10 +233,10 @@ def build_manifest(config, src, target, artifact, report, versions, records, sha
                    "sha256": sources.sha256_file(config.config_path) if config.config_path else None},
         "options": {"shape_nchw": list(shape), "opset": opset},
         "tools": versions,
-        "frontend_repairs": frontend_repairs,
+        "frontend_repairs": _without_timings(frontend_repairs),
         "passes": passes,
-        "pass_changes": pass_reports,
-        "conversion": [r.to_dict() for r in records],
+        # without timings: manifest.json must be identical across identical builds
+        "pass_changes": _without_timings(pass_reports),
         "inputs": [vars(t) for t in report.inputs],
         "outputs": [vars(t) for t in report.outputs],
         "op_histogram": report.op_histogram,
@@ -239,23 +249,53 @@ def build_manifest(config, src, target, artifact, report, versions, records, sha
     }
 
 
-def publish(target_dir: Path, artifact: Path, manifest: dict, dict_path: Path | None, config: ModelConfig) -> Path:
-    """Write the artifact dir next to its final place, then swap it in."""
-    target_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target_dir.parent, prefix=f".{target_dir.name}.tmp-"))
+def _without_timings(reports: list[dict] | None) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in reports or []]
+
+
+def build_record(records: list[StageRecord], pass_reports: list[dict] | None) -> dict:
+    return {"stages": [r.to_dict() for r in records],
+            "pass_seconds": {r["name"]: r.get("seconds") for r in pass_reports or []}}
+
+
+def stage_publish(target_dir: Path, artifact: Path, manifest: dict, dict_path: Path | None,
+                  build: dict | None = None) -> Path:
+    """Write the artifact dir into a private temp dir next to its final place."""
+    try:
+        target_dir.parent.mkdir(parents=True, exist_ok=True)
+        sweep_stale_temp_dirs(target_dir.parent, target_dir.name)  # left by a killed run
+        tmp = temp_dir(target_dir.parent, target_dir.name)
+    except OSError as e:
+        raise _output_error(target_dir, e) from e
     try:
         shutil.copyfile(artifact, tmp / manifest["file"])
         if dict_path is not None:
             shutil.copyfile(dict_path, tmp / dict_path.name)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-        if target_dir.exists():
-            old = Path(tempfile.mkdtemp(dir=target_dir.parent, prefix=f".{target_dir.name}.old-"))
-            os.replace(target_dir, old / "x")
-            os.replace(tmp, target_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target_dir)
-    except BaseException:
+        # what varies between identical builds (timings, cache hits, memory) lives apart
+        (tmp / "build.json").write_text(json.dumps(build, indent=2) + "\n")
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise _output_error(target_dir, e) from e
         raise
+    return tmp
+
+
+def swap_in(tmp: Path, target_dir: Path) -> Path:
+    """Replace target_dir by tmp atomically (concurrent runs: last one wins, none fails)."""
+    try:
+        replace_dir(tmp, target_dir)
+    except OSError as e:
+        raise _output_error(target_dir, e) from e
     return target_dir
+
+
+def publish(target_dir: Path, artifact: Path, manifest: dict, dict_path: Path | None, config: ModelConfig,
+            build: dict | None = None) -> Path:
+    """Write the artifact dir next to its final place, then swap it in."""
+    return swap_in(stage_publish(target_dir, artifact, manifest, dict_path, build), target_dir)
+
+
+def _output_error(target_dir: Path, e: OSError) -> ConvertError:
+    return ConvertError(f"cannot write {target_dir}: {e.strerror or e}", hint=write_error_hint(e, "--out"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,52 @@ def _kill_group(child: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM/SIGHUP (or SIGINT) arrived: unwinds like Ctrl-C, so every `except
+    BaseException` cleanup on the way (tool process group killed, temp dirs removed)
+    runs; `exit_code` is the shell convention 128 + signal number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
+def interrupt_exit_code(exc: BaseException) -> int:
+    """130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
+    return getattr(exc, "exit_code", 128 + signal.SIGINT)
+
+
+_interrupted = False
+
+
+def _on_signal(signum, frame) -> None:
+    global _interrupted
+    if _interrupted:
+        # cleanup of the first interrupt is running (it takes at most ~10 s: the tool's
+        # process group gets SIGTERM, then SIGKILL); a second signal must not cut it short
+        return
+    _interrupted = True
+    raise Interrupted(signum)
+
+
+def install_signal_handlers() -> None:
+    """Make SIGTERM/SIGHUP (and SIGINT) raise `Interrupted` in the main thread.
+
+    Python's default SIGTERM action kills the process without unwinding: a running
+    onnx2tf would keep going and temp dirs would stay behind. Call once from the CLI
+    entry; a no-op outside the main thread (signal handlers can only be set there).
+    """
+    global _interrupted
+    if threading.current_thread() is not threading.main_thread():
+        return
+    _interrupted = False
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is signal.SIG_IGN:
+            continue  # e.g. nohup: respect an inherited "ignore"
+        signal.signal(sig, _on_signal)
 
 
 def _last_error_line(log_path: Path) -> str:

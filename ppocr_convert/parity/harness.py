@@ -18,7 +18,7 @@ import numpy as np
 from .. import model_params
 from ..config import TARGETS, ModelConfig, load_model_config
 from ..convert import ConvertOptions, convert
-from ..errors import ConfigError
+from ..errors import ConfigError, ParityError
 from ..ocr import OCRPipeline, load_image
 from ..ocr.det import preprocess as det_preprocess
 from ..ocr.geometry import crop_rotated
@@ -95,45 +95,54 @@ def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], wor
         except ValueError as e:
             skipped.append({"image": path.name, "reason": str(e)})
             continue
-        entry = {"image_hw": list(img.shape[:2]), "stages": {}}
-        ref_result = pipelines["paddle"].run(img)
-        ref_lines = [l.to_dict() for l in ref_result.lines]
-        entry["reference"] = {"lines": ref_lines, "det_input_hw": list(ref_result.det_input_hw)}
+        try:
+            entry = {"image_hw": list(img.shape[:2]), "stages": {}}
+            ref_result = pipelines["paddle"].run(img)
+            ref_lines = [l.to_dict() for l in ref_result.lines]
+            entry["reference"] = {"lines": ref_lines, "det_input_hw": list(ref_result.det_input_hw)}
 
-        # same-input view: the static det tensor and the reference's line crops at the static width
-        x_det, _ = det_preprocess(img, dataclasses.replace(dparams, static_hw=static_hw))
-        crops = [crop_rotated(img, l.box) for l in ref_result.lines]
-        x_rec = [preprocess_batch([c], rparams, max_wh_ratio=static_w / rparams.height) for c in crops]
-        x_rec = [_fit_width(x, static_w) for x in x_rec]
-        ref_det = runners["paddle"][0].run(x_det)[0]
-        ref_rec = [runners["paddle"][1].run(x)[0] for x in x_rec]
-        ref_texts = [t for t, _ in ctc_greedy_decode(np.concatenate(ref_rec), charset)] if ref_rec else []
+            # same-input view: the static det tensor and the reference's line crops at the static width
+            x_det, _ = det_preprocess(img, dataclasses.replace(dparams, static_hw=static_hw))
+            crops = [crop_rotated(img, l.box) for l in ref_result.lines]
+            x_rec = [preprocess_batch([c], rparams, max_wh_ratio=static_w / rparams.height) for c in crops]
+            x_rec = [_fit_width(x, static_w) for x in x_rec]
+            ref_det = runners["paddle"][0].run(x_det)[0]
+            ref_rec = [runners["paddle"][1].run(x)[0] for x in x_rec]
+            ref_texts = [t for t, _ in ctc_greedy_decode(np.concatenate(ref_rec), charset)] if ref_rec else []
 
-        for s in targets:
-            det_r, rec_r = runners[s]
-            cand_det = det_r.run(x_det)[0]
-            cand_rec = [rec_r.run(x)[0] for x in x_rec]
-            cand_texts = [t for t, _ in ctc_greedy_decode(np.concatenate(cand_rec), charset)] if cand_rec else []
-            same = {
-                "det": {**tensor_stats(ref_det, cand_det),
-                        "binary_agreement": binary_agreement(ref_det, cand_det, dparams.thresh)},
-                "rec": ({**tensor_stats(np.concatenate(ref_rec), np.concatenate(cand_rec)),
-                         "argmax_agreement": argmax_agreement(np.concatenate(ref_rec), np.concatenate(cand_rec))}
-                        if ref_rec else None),
-                "lines": len(ref_texts),
-                "same_text_lines": sum(a == b for a, b in zip(ref_texts, cand_texts)),
-                "texts": [{"ref": a, "cand": b} for a, b in zip(ref_texts, cand_texts) if a != b],
-            }
-            det_maps[(path.name, s)] = np.abs(ref_det - cand_det)[0, 0]
-            t0 = time.perf_counter()
-            result = pipelines[s].run(img)
-            cand_lines = [l.to_dict() for l in result.lines]
-            entry["stages"][s] = {"same_input": same, "lines": cand_lines,
-                                  "det_input_hw": list(result.det_input_hw),
-                                  "pipeline": compare_lines(ref_lines, cand_lines),
-                                  "seconds": round(time.perf_counter() - t0, 3)}
-        per_image[path.name] = entry
+            for s in targets:
+                det_r, rec_r = runners[s]
+                cand_det = det_r.run(x_det)[0]
+                cand_rec = [rec_r.run(x)[0] for x in x_rec]
+                cand_texts = [t for t, _ in ctc_greedy_decode(np.concatenate(cand_rec), charset)] if cand_rec else []
+                same = {
+                    "det": {**tensor_stats(ref_det, cand_det),
+                            "binary_agreement": binary_agreement(ref_det, cand_det, dparams.thresh)},
+                    "rec": ({**tensor_stats(np.concatenate(ref_rec), np.concatenate(cand_rec)),
+                             "argmax_agreement": argmax_agreement(np.concatenate(ref_rec), np.concatenate(cand_rec))}
+                            if ref_rec else None),
+                    "lines": len(ref_texts),
+                    "same_text_lines": sum(a == b for a, b in zip(ref_texts, cand_texts)),
+                    "texts": [{"ref": a, "cand": b} for a, b in zip(ref_texts, cand_texts) if a != b],
+                }
+                det_maps[(path.name, s)] = np.abs(ref_det - cand_det)[0, 0]
+                t0 = time.perf_counter()
+                result = pipelines[s].run(img)
+                cand_lines = [l.to_dict() for l in result.lines]
+                entry["stages"][s] = {"same_input": same, "lines": cand_lines,
+                                      "det_input_hw": list(result.det_input_hw),
+                                      "pipeline": compare_lines(ref_lines, cand_lines),
+                                      "seconds": round(time.perf_counter() - t0, 3)}
+            per_image[path.name] = entry
+        except Exception as e:  # one image the pipeline cannot take must not sink the whole run
+            for s in targets:
+                det_maps.pop((path.name, s), None)
+            skipped.append({"image": path.name, "reason": f"{path.name}: processing failed: "
+                                                          f"{e.__class__.__name__}: {e}"[:500]})
 
+    if images and not per_image:
+        raise ParityError(f"none of the {len(images)} images could be scored; first: {skipped[0]['reason']}",
+                          hint="pass a directory of readable photos (.jpg/.png)")
     summary = {s: summarise_stage(s, per_image) for s in targets}
     failures = check_tolerances(pipe, summary)
     report = {
