@@ -1,25 +1,32 @@
 """Benchmark ppocr-convert against "the plain way", in one run, reported as ratios.
 
-    .venv/bin/python -m bench.run_bench            # full run (~10 min on 2 cores)
-    .venv/bin/python -m bench.run_bench --quick    # smoke run (fewer reps and images)
+    .venv/bin/python -m bench.run_bench            # full run: ~3.5 min on 2 idle cores, ~6 min when busy
+    .venv/bin/python -m bench.run_bench --quick    # smoke run (~1.5 min): 1 conversion each, 5 reps, 4 images
 
 What it measures (PP-OCRv5 mobile det and rec):
 
-1. conversion: wall time and peak RSS per stage (onnx-raw front-end, onnx passes, onnx2tf)
-   of `convert()` in a fresh cache (cold) and again with that cache (cached), against the
-   plain way people script it: onnxsim (static input shape) + an onnx-graphsurgeon edit
-   (HardSigmoid -> Mul/Add/Clip, cleanup, toposort) + the onnx2tf CLI. The v5 source is
-   the packaged paddle2onnx ONNX, so neither side runs paddle2onnx.
+1. conversion: wall time and peak RSS per stage (onnx-raw front-end, onnx passes, onnx2tf,
+   publish) of `convert()` in a fresh cache (cold) and again with that cache (cached),
+   against the plain way people script it: onnxsim (static input shape) + an
+   onnx-graphsurgeon edit (HardSigmoid -> Mul/Add/Clip, cleanup, toposort) + the onnx2tf
+   CLI. The v5 source is the packaged paddle2onnx ONNX, so neither side runs paddle2onnx.
    Each conversion runs in its own child process (this script, `--worker ...`) so that
    its peak RSS is its own: in-process stages are sampled with psutil while they run, the
-   onnx2tf child's peak comes from `toolrun.run_tool` on both sides.
+   onnx2tf child's peak comes from `toolrun.run_tool` on both sides. `--conv-reps` runs
+   (default 3), medians reported; artifacts are checked to be byte-identical across runs.
 2. artifact speed: median/p90 latency per artifact and thread count on a fixed-shape
    input (det 1x3x640x640, rec 1x3x48x320), every artifact through
-   `ppocr_convert.runners.open_runner` (NCHW float32 in); measurements of all artifacts
-   of one model are interleaved in rounds so machine noise hits them alike. Plus
-   end-to-end OCR images/s per runner kind on the real photos in ../shared/images.
+   `ppocr_convert.runners.open_runner` (NCHW float32 in). All artifacts of one model are
+   measured in interleaved rounds (random order per round) so machine drift hits them
+   alike, and every switch of engine first waits until ONNX Runtime's spinning worker
+   threads have gone idle (they burn ~40 ms of CPU after a multi-threaded run, which on
+   2 CPUs would be charged to whatever runs next). CPU used by other processes meanwhile
+   is reported next to the numbers. Plus end-to-end OCR images/s per runner kind on the
+   real photos in ../shared/images.
 3. size: bytes per artifact, ratio to onnx-raw and to the plain-way artifact.
-4. op counts: TFLite (and ONNX) op histograms, TRANSPOSE in particular, ours vs plain.
+4. op counts: TFLite (and ONNX) op histograms, TRANSPOSE in particular, ours vs plain;
+   TFLite op sequences (op, shapes) and ONNX Runtime's optimized graphs are compared too,
+   so a latency gap can be told apart from noise.
 
 Prints markdown (stdout; progress goes to stderr) and writes
 bench/results/bench-<UTC timestamp>.json and bench/results/latest.json.
@@ -34,7 +41,6 @@ import os
 import platform
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -130,10 +136,30 @@ def worker_convert(a) -> dict:
     from ppocr_convert.config import load_model_config
     from ppocr_convert.convert import ConvertOptions, convert
 
-    phase_of = {"source": "source", "onnx-raw": "onnx-raw", "onnx": "onnx", "tflite": "tflite"}
+    import ppocr_convert.convert as convert_module
+
+    # Phases from the progress callback: source, onnx-raw, onnx, tflite each once; anything
+    # after (per-target messages reuse stage names) and any inspect_file call is "publish".
+    phases = ("source", "onnx-raw", "onnx", "tflite")
+    state = {"publish": False, "seen": set()}
+
+    def to_publish() -> None:
+        state["publish"] = True
+        sampler.mark("publish")
 
     def progress(stage: str, _msg: str) -> None:
-        sampler.mark(phase_of.get(stage, "publish"))
+        if state["publish"] or stage in state["seen"] or stage not in phases:
+            to_publish()
+        else:
+            state["seen"].add(stage)
+            sampler.mark(stage)
+
+    inspect_file = getattr(convert_module, "inspect_file", None)
+    if inspect_file is not None:
+        def inspect_and_mark(*args, **kwargs):
+            to_publish()
+            return inspect_file(*args, **kwargs)
+        convert_module.inspect_file = inspect_and_mark
 
     cfg = load_model_config(a.model)
     opts = ConvertOptions(targets=list(TARGETS), out_dir=Path(a.out_dir), cache_dir=Path(a.cache_dir), use_cache=True)
@@ -152,8 +178,19 @@ def worker_convert(a) -> dict:
                           "sha256": m["sha256"], "op_histogram": m["op_histogram"],
                           "gpu_verdict": m["gpu_delegate"]["verdict"]}
                       for t, m in result.manifests.items()},
-        "pass_seconds": {r["name"]: r.get("seconds") for r in result.manifests["onnx"].get("pass_changes", [])},
+        "pass_seconds": _pass_seconds(result),
     }
+
+
+def _pass_seconds(result) -> dict:
+    """Seconds per pass of the onnx stage: build.json next to the artifact (timings kept
+    out of manifest.json), else the manifest's pass reports."""
+    build = result.artifact_dirs["onnx"] / "build.json"
+    if build.is_file():
+        secs = json.loads(build.read_text()).get("pass_seconds")
+        if secs:
+            return secs
+    return {r["name"]: r["seconds"] for r in result.manifests["onnx"].get("pass_changes", []) if "seconds" in r}
 
 
 def worker_plain_onnx(a) -> dict:
@@ -745,6 +782,8 @@ def findings(res: dict) -> list[str]:
             out.append(f"conversion {r['model']} {r['stage']}: ours/plain time {r['time_ratio']:.2f} "
                        f"({r['ours_s']:.1f} s vs {r['plain_s']:.1f} s, median){rng}")
     for key, secs in res.get("pass_seconds", {}).items():
+        if len(secs) <= 1:
+            continue
         out.append(f"{key} onnx stage, seconds per pass: " + ", ".join(f"{n} {v:.2f}" for n, v in secs.items() if v is not None))
     for key, c in res["conversion"].items():
         rep = c["reproducible"]

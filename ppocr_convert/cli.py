@@ -177,6 +177,7 @@ def parity(
     targets: List[str] = typer.Option(["onnx-raw", "onnx", "tflite-fp32", "tflite-fp16"], "--targets", "-t",
                                       help="stages to compare with the paddle reference (repeatable)"),
     limit: Optional[int] = typer.Option(None, "--limit", help="use only the first N images"),
+    labels: Optional[Path] = typer.Option(None, "--labels", help='ground truth JSON {image: [{"text", "box"}]}'),
     as_json: bool = typer.Option(False, "--json", help="print the per-stage summary as JSON"),
     debug: bool = typer.Option(False, "--debug"),
 ):
@@ -185,6 +186,7 @@ def parity(
     from .goldens import list_images
     from .parity.harness import run_parity
     from .parity.pipelines import load_pipeline, pipeline_for_model, pipeline_names
+    from .parity.labels import load_labels
     from .parity.report import write_report
     try:
         pipe = load_pipeline(name) if name in pipeline_names() else pipeline_for_model(
@@ -196,7 +198,8 @@ def parity(
             raise SourceError(f"no images (.jpg/.png/...) in {images}", hint="pass a directory of photos")
         with console.status(f"[bold]{pipe.name}[/] parity") as status:
             run = run_parity(pipe, paths, list(targets), out_dir.parent / f".{out_dir.name}-work",
-                             progress=lambda s, m: status.update(f"[bold]{pipe.name}[/] › {s}: {m}"))
+                             progress=lambda s, m: status.update(f"[bold]{pipe.name}[/] › {s}: {m}"),
+                             labels=load_labels(labels) if labels else None)
             write_report(run, out_dir, images)
     except ConvertError as e:
         _fail(e, debug)
@@ -214,6 +217,16 @@ def parity(
                           f"{pl['det_f1']:.3f}", f"{pl['line_exact_match']:.1%}", f"{pl['cer']:.3f}",
                           "[green]pass[/]" if s["verdict"] == "pass" else "[red]FAIL[/]")
         out.print(table)
+        if report.get("labels"):
+            gt = Table(title="against the ground truth (--labels)")
+            for col in ("stage", "det recall", "det precision", "line accuracy", "CER", "lines"):
+                gt.add_column(col, no_wrap=True)
+            rows = [("paddle (dynamic reference)", report["reference"]["ground_truth"])]
+            rows += [(stage, s["ground_truth"]) for stage, s in report["stages"].items() if "ground_truth" in s]
+            for stage, g in rows:
+                gt.add_row(stage, f"{g['gt_det_recall']:.3f}", f"{g['gt_det_precision']:.3f}",
+                           f"{g['gt_line_accuracy']:.1%}", f"{g['gt_cer']:.3f}", str(g["gt_lines"]))
+            out.print(gt)
         out.print(f"report: {out_dir / 'report.html'}", soft_wrap=True)
     if report["failures"]:
         for f in report["failures"]:

@@ -143,7 +143,11 @@ def file_lock(path: Path) -> Iterator[None]:
     the unlinked inode notices (inode differs from the path's) and retries.
     """
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:  # a failed run removed the (then empty) directory meanwhile
+            path.parent.mkdir(parents=True, exist_ok=True)
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
@@ -182,6 +186,16 @@ class StageCache:
         if hit is not None:
             return hit, True
         final = self.entry(stage, key)
+        created = [d for d in (final.parent, final.parent.parent, self.root) if not d.exists()]
+        try:
+            return self._build(stage, key, build, final)
+        except BaseException:
+            for d in created:  # a failed first build of a stage leaves no empty directories
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+            raise
+
+    def _build(self, stage: str, key: str, build: Callable[[Path], None], final: Path) -> tuple[Path, bool]:
         with contextlib.ExitStack() as stack:
             try:
                 final.parent.mkdir(parents=True, exist_ok=True)

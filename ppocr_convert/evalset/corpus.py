@@ -48,9 +48,9 @@ def _pick(rng: np.random.Generator, seq):
 # ------------------------------------------------------------------ numbers and codes
 
 def price(rng: np.random.Generator, currency: str | None = None) -> str:
-    currency = currency or _pick(rng, ("¥", "¥", "￥", "$", "€", "£"))
+    currency = currency or _pick(rng, ("￥", "￥", "$", "€", "£"))
     value = float(rng.choice([rng.uniform(0.5, 30), rng.uniform(10, 300), rng.uniform(100, 5000)]))
-    if currency in ("¥", "￥") and rng.random() < 0.3:
+    if currency == "￥" and rng.random() < 0.3:
         return f"{currency}{int(value)}"
     cents = _pick(rng, (0, 0, 50, 80, 90, 99, int(rng.integers(100))))
     if value >= 1000 and rng.random() < 0.5:
@@ -132,7 +132,7 @@ def field(rng: np.random.Generator, lang: str, kind: str | None = None) -> str:
 
 def _currency(rng: np.random.Generator, lang: str) -> str:
     if lang in ("zh", "ja"):
-        return _pick(rng, ("¥", "¥", "￥"))
+        return "￥"  # not "¥" (U+00A5): the same glyph in CJK fonts, and the model reads it as "￥"
     if lang == "zh_tw":
         return _pick(rng, ("$", "NT$"))
     return _pick(rng, ("$", "$", "€", "£"))
@@ -156,7 +156,9 @@ def long_line(rng: np.random.Generator, lang: str, min_chars: int) -> str:
     sep = {"zh": "，", "zh_tw": "，", "ja": "、", "en": ". "}[lang]
     parts: list[str] = []
     while sum(len(p) for p in parts) < min_chars:
-        parts.append(_pick(rng, phrases(lang)))
+        part = _pick(rng, phrases(lang))
+        if part not in parts:
+            parts.append(part)
     text = sep.join(parts)
     if lang == "en" and rng.random() < 0.5:
         text += "."
@@ -173,7 +175,17 @@ def page_lines(rng: np.random.Generator, theme: str, n: int) -> list:
     lang = {"notice": "zh", "menu": _pick(rng, ("zh", "zh", "en", "ja")), "receipt": _pick(rng, ("zh", "zh", "en")),
             "document": _pick(rng, ("en", "en", "zh")), "mixed": "zh", "japanese": "ja",
             "traditional": "zh_tw"}[theme]
-    out: list = [Line(_pick(rng, phrases(lang)), lang, "title")]
+    used: set[str] = set()
+
+    def fresh(lang_: str) -> str:  # a phrase not used on this page yet (if one is left)
+        for _ in range(20):
+            text = _pick(rng, phrases(lang_))
+            if text not in used:
+                break
+        used.add(text)
+        return text
+
+    out: list = [Line(fresh(lang), lang, "title")]
     while len(out) < n:
         r = rng.random()
         cur = lang
@@ -193,5 +205,5 @@ def page_lines(rng: np.random.Generator, theme: str, n: int) -> list:
         elif r < 0.5:
             out.append(Line(_pick(rng, (price(rng), date(rng, cur), phone(rng), code(rng), clock(rng))), "en"))
         else:
-            out.append(Line(_pick(rng, phrases(cur)), cur, "small" if rng.random() < 0.3 else "body"))
+            out.append(Line(fresh(cur), cur, "small" if rng.random() < 0.3 else "body"))
     return out

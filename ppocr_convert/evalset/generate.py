@@ -56,13 +56,13 @@ class Profile:
 
 
 PROFILES = {p.name: p for p in (
-    Profile("photo_3x4", (1080, 1440), 1.0, "photo", (14, 40), "jpg"),
-    Profile("photo_12mp", (1512, 2016), 2.0, "photo", (20, 56), "jpg"),  # 3024x4032 rendered, halved
-    Profile("photo_4x3", (1440, 1080), 1.0, "photo", (16, 40), "jpg"),
-    Profile("landscape_16x9", (1920, 1080), 1.0, "photo", (18, 48), "jpg"),
-    Profile("scan_a4", (1240, 1754), 1.0, "scan", (16, 34), "jpg"),  # A4 at 150 dpi
-    Profile("receipt", (600, 1800), 1.0, "receipt", (16, 28), "jpg"),
-    Profile("screenshot", (1170, 2532), 1.0, "screenshot", (34, 60), "png"),  # phone, 3x
+    Profile("photo_3x4", (1080, 1440), 1.0, "photo", (14, 36), "jpg"),
+    Profile("photo_12mp", (1512, 2016), 2.0, "photo", (18, 50), "jpg"),  # 3024x4032 rendered, halved
+    Profile("photo_4x3", (1440, 1080), 1.0, "photo", (14, 36), "jpg"),
+    Profile("landscape_16x9", (1920, 1080), 1.0, "photo", (16, 44), "jpg"),
+    Profile("scan_a4", (1240, 1754), 1.0, "scan", (14, 30), "jpg"),  # A4 at 150 dpi
+    Profile("receipt", (600, 1800), 1.0, "receipt", (15, 26), "jpg"),
+    Profile("screenshot", (1170, 2532), 1.0, "screenshot", (32, 56), "png"),  # phone, 3x
 )}
 # every block of 10 images holds this mix, in a seeded order
 CYCLE = ("photo_3x4", "photo_3x4", "photo_12mp", "photo_12mp", "photo_4x3", "landscape_16x9",
@@ -167,104 +167,119 @@ class _Page:
         rng, p, f = self.rng, self.profile, self.f
         kind = p.kind
         self.theme = _pick(rng, THEMES_BY_KIND[kind])
-        n_target = int(rng.integers(10, 17))
-        entries = corpus.page_lines(rng, self.theme, n_target)
+        entries = corpus.page_lines(rng, self.theme, int(rng.integers(10, 17)))
         self.dark_page = bool(rng.random() < {"photo": 0.18, "screenshot": 0.3, "scan": 0.0, "receipt": 0.0}[kind])
         design = _pick(rng, {"receipt": ("mono", "mono", "sans"), "scan": ("serif", "sans", "serif"),
                              }.get(kind, ("sans", "sans", "serif", "mono")))
-        center_all = self.theme in ("notice",) and rng.random() < 0.5
+        center_all = self.theme == "notice" and rng.random() < 0.5
         lo, hi = (v * self.scale * f for v in p.font_px)
         avail_w, avail_h = self.RW - 2 * self.mx, self.RH - 2 * self.my
         two_col = self.RW > 1.2 * self.RH and rng.random() < 0.6
-        col_gap = int(hi * 3)
         if two_col:
+            col_gap = int(hi * 3)
             cw = (avail_w - col_gap) // 2
             cols = [(self.mx, self.mx + cw), (self.mx + cw + col_gap, self.mx + 2 * cw + col_gap)]
         else:
             cols = [(self.mx, self.RW - self.mx)]
-        # the body size: drawn from the profile's range, capped so the lines roughly fit
-        base = float(rng.uniform(lo, hi))
-        base = max(lo, min(base, avail_h * len(cols) / (len(entries) * 2.0)))
-        # a band of light-on-dark lines on a light page
-        band = None
+        # body size: log-uniform over the profile's range, capped so the entries fit (one
+        # entry ≈ 1.9 body sizes with its gap); the gaps then stretch so that the text block
+        # spans about `fill` of the page height
+        fill = float(rng.uniform(0.45, 0.95))
+        base = math.exp(rng.uniform(math.log(lo), math.log(hi)))
+        base = max(lo, min(base, avail_h * len(cols) / (len(entries) * 1.9)))
+        band = None  # a run of light-on-dark lines on a dark band, on a light page
         if not self.dark_page and rng.random() < 0.35:
             start = 0 if rng.random() < 0.5 else int(rng.integers(1, max(2, len(entries) - 2)))
             band = (start, start + int(rng.integers(1, 4)))
         self.band_color = _jitter(rng, _pick(rng, DARK_BG), 10)
-
         ink = _pick(rng, LIGHT_INK if self.dark_page else DARK_INK)
         light_ink = _pick(rng, LIGHT_INK)
-        accent = _pick(rng, ((190, 20, 20), (20, 60, 160), (0, 110, 60))) if not self.dark_page else (255, 210, 80)
+        faded = rng.random() < 0.2  # washed-out print, worn sign, glare
+        accent = (255, 210, 80) if self.dark_page else _pick(rng, ((190, 20, 20), (20, 60, 160), (0, 110, 60)))
 
-        self.placed: list[Placed] = []
-        self.bands: list[tuple[int, int, int, int]] = []
-        self.rules: list[tuple[int, int, int]] = []
-        col, y = 0, self.my
-        band_top = None
+        # 1. measure every entry at its size, in the width of a column
+        width = cols[0][1] - cols[0][0]
+        rows = []
         for i, entry in enumerate(entries):
-            in_band = band is not None and band[0] <= i < band[1]
-            left, right = cols[col]
-            width = right - left
             first = entry[0] if isinstance(entry, tuple) else entry
             factor = {"title": rng.uniform(1.3, 2.0), "small": rng.uniform(0.7, 0.85)}.get(first.role,
                                                                                            rng.uniform(0.88, 1.15))
             size = int(round(max(lo, base * factor)))
             bold = bool(rng.random() < (0.6 if first.role == "title" else 0.15))
             line_design = design if rng.random() < 0.8 else _pick(rng, ("sans", "serif", "mono"))
+            in_band = band is not None and band[0] <= i < band[1]
             light = self.dark_page or in_band
             if light:
                 color = light_ink
             else:
                 color = accent if (first.role == "title" and rng.random() < 0.4) or rng.random() < 0.1 else ink
-            color = _jitter(rng, color, 8)
-            alpha = float(rng.uniform(0.85, 1.0))
-            if in_band and band_top is None:
-                y += int(0.5 * size)
-                band_top = y - int(0.4 * size)
-
-            if isinstance(entry, tuple):
-                items = self._fit_pair(entry, size, line_design, bold, width)
-            else:
-                items = self._fit_line(entry, size, line_design, bold, width)
-            if not items:
+            fit = (self._fit_pair(entry, size, line_design, bold, width) if isinstance(entry, tuple)
+                   else self._fit_line(entry, size, line_design, bold, width))
+            if not fit:
                 continue
-            h = max(m.shape[0] for _, m, _ in items)
-            if y + h > self.RH - self.my:
-                if col + 1 < len(cols):
-                    col, y = col + 1, self.my
-                    left, right = cols[col]
-                else:
+            rows.append({"items": fit, "size": size, "h": max(m.shape[0] for _, m, _ in fit), "light": light,
+                         "band": in_band, "title": first.role == "title", "color": _jitter(rng, color, 8),
+                         "alpha": float(rng.uniform(0.5, 0.8) if faded else rng.uniform(0.85, 1.0)), "gap": int(size * rng.uniform(0.5, 1.1)) + 2,
+                         "align": float(rng.random()), "indent": float(rng.uniform(0, 0.12))})
+        for a, b in zip(rows, rows[1:]):  # room for the band's edges
+            if a["band"] != b["band"]:
+                a["gap"] += int(1.2 * max(a["size"], b["size"]))
+
+        # 2. fill the columns top to bottom, then spread the spare height over the gaps
+        columns: list[list[dict]] = [[] for _ in cols]
+        col, used = 0, 0
+        for row in rows:
+            if used + row["h"] > avail_h:
+                if col + 1 == len(cols):
                     break
-            if len(items) == 2:
-                (t1, m1, f1), (t2, m2, f2) = items
-                xs = [left + int(rng.uniform(0, 0.03) * width), right - m2.shape[1]]
-                rows = [(t1, m1, f1, xs[0]), (t2, m2, f2, xs[1])]
+                col, used = col + 1, 0
+            columns[col].append(row)
+            used += row["h"] + row["gap"]
+        self.placed, self.bands, self.rules = [], [], []
+        for (left, right), crows in zip(cols, columns):
+            if not crows:
+                continue
+            natural = sum(r["h"] + r["gap"] for r in crows) - crows[-1]["gap"]
+            target = max(natural, fill * avail_h)
+            spare = min(avail_h - natural, target - natural)
+            extra = [min(spare / max(1, len(crows) - 1), 2.0 * r["size"]) for r in crows]
+            extra = extra if len(crows) > 1 else [0.0]
+            y = self.my + int(rng.uniform(0, max(0.0, avail_h - natural - sum(extra[:-1])) * 0.5))
+            band_top = None
+            for k, row in enumerate(crows):
+                if row["band"] and band_top is None:
+                    band_top = y - int(0.45 * row["size"])
+                self._place_row(row, y, left, right, center_all)
+                y += row["h"]
+                if row["band"] and (k + 1 == len(crows) or not crows[k + 1]["band"]):
+                    pad = int(0.45 * row["size"])
+                    self.bands.append((max(0, left - int(0.6 * row["size"])), max(0, band_top),
+                                       min(self.RW, right + int(0.6 * row["size"])), min(self.RH, y + pad)))
+                    band_top = None
+                gap = row["gap"] + (int(extra[k]) if k + 1 < len(crows) else 0)
+                if (k + 1 < len(crows) and not row["light"] and not crows[k + 1]["band"] and gap > row["size"]
+                        and rng.random() < 0.2):
+                    self.rules.append((left, right, y + gap // 2))
+                y += gap
+
+    def _place_row(self, row: dict, y: int, left: int, right: int, center_all: bool) -> None:
+        items, width = row["items"], right - left
+        if len(items) == 2:
+            (t1, m1, f1), (t2, m2, f2) = items
+            spots = [(t1, m1, f1, left + int(row["indent"] * 0.25 * width)), (t2, m2, f2, right - m2.shape[1])]
+        else:
+            t1, m1, f1 = items[0]
+            free = width - m1.shape[1]
+            if center_all or (row["title"] and row["align"] < 0.6):
+                x = left + free // 2
+            elif row["align"] > 0.92:
+                x = right - m1.shape[1]
             else:
-                t1, m1, f1 = items[0]
-                free = width - m1.shape[1]
-                if center_all or (first.role == "title" and rng.random() < 0.6):
-                    x = left + free // 2
-                elif rng.random() < 0.1:
-                    x = right - m1.shape[1]
-                else:
-                    x = left + int(free * min(1.0, rng.uniform(0, 0.12)))
-                rows = [(t1, m1, f1, x)]
-            for text, mask, face, x in rows:
-                yy = y + (h - mask.shape[0]) // 2 if len(rows) == 2 else y
-                self.placed.append(Placed(text, mask, x, yy, face, size, light, color, alpha))
-            y += h
-            gap = int(size * rng.uniform(0.5, 1.1)) + 2
-            if in_band and (i + 1 == band[1] or i + 1 == len(entries)):
-                self.bands.append((max(0, left - int(0.6 * size)), band_top,
-                                   min(self.RW, right + int(0.6 * size)), y + int(0.4 * size)))
-                band_top = None
-                gap += int(0.6 * size)
-            elif not in_band and not light and gap > 0.9 * size and rng.random() < 0.2:
-                self.rules.append((left, right, y + gap // 2))
-            y += gap
-        if band_top is not None:  # the band's lines ran off the page
-            self.bands.append((max(0, cols[col][0] - int(0.6 * base)), band_top,
-                               min(self.RW, cols[col][1] + int(0.6 * base)), y))
+                x = left + int(free * min(1.0, row["indent"]))
+            spots = [(t1, m1, f1, x)]
+        for text, mask, face, x in spots:
+            yy = y + (row["h"] - mask.shape[0]) // 2
+            self.placed.append(Placed(text, mask, x, yy, face, row["size"], row["light"], row["color"], row["alpha"]))
 
     def _fit_line(self, line: Line, size: int, design: str, bold: bool, width: int):
         lo = int(self.profile.font_px[0] * self.scale * self.f)
@@ -353,8 +368,8 @@ class _Page:
         rng, kind = self.rng, self.profile.kind
         info: dict = {}
         if kind != "screenshot":
-            lo, hi = (0.2, 0.7) if kind == "scan" else (0.3, 1.3)
-            sigma = float(rng.uniform(lo, hi)) if rng.random() < 0.8 else 0.0
+            lo, hi = (0.2, 0.8) if kind == "scan" else (0.3, 1.6)
+            sigma = float(rng.uniform(lo, hi)) if rng.random() < 0.85 else 0.0
             if sigma > 0:
                 img = cv2.GaussianBlur(img, (0, 0), sigma)
             info["blur_sigma"] = round(sigma, 3)
@@ -366,10 +381,10 @@ class _Page:
                                    (n, n))
                 img = cv2.filter2D(img, -1, k / max(k.sum(), 1e-6))
                 info["motion_blur_px"] = n
-            noise = float(rng.uniform(0.5, 3.0) if kind == "scan" else rng.uniform(1.5, 5.0))
+            noise = float(rng.uniform(0.5, 4.0) if kind == "scan" else rng.uniform(2.0, 8.0))
             img = img + rng.normal(0.0, noise, img.shape).astype(np.float32)
             info["noise_sigma"] = round(noise, 3)
-            info["jpeg_quality"] = int(rng.integers(70, 96) if kind == "scan" else rng.integers(55, 91))
+            info["jpeg_quality"] = int(rng.integers(60, 96) if kind == "scan" else rng.integers(40, 91))
         return np.clip(np.rint(img), 0, 255).astype(np.uint8), info
 
 

@@ -45,6 +45,12 @@ class DetParams:
     # (DetResizeForTest's image_shape mode, which predict_det.py switches to when an ONNX
     # model has a fixed H x W). Used for static-shape exports.
     static_hw: tuple[int, int] | None = None
+    # How an image meets a static canvas: "stretch" (the plain recipe: distort to H x W) or
+    # "letterbox" (keep the aspect ratio, scale to fit, pad right/bottom with `pad_value`
+    # pixels; boxes map back by one scale). `upscale` lets small images grow to fill it.
+    resize_mode: str = "stretch"
+    pad_value: int = 0  # black, like the zero padding of PaddleOCR's det training crops
+    upscale: bool = False
 
 
 PADDLEOCR3_DET = DetParams(limit_side_len=64, limit_type="min", max_side_limit=4000)
@@ -67,6 +73,8 @@ def resize_for_det(img: np.ndarray, params: DetParams) -> tuple[np.ndarray, Shap
         img = padded
     h, w = img.shape[:2]
 
+    if params.static_hw is not None and params.resize_mode == "letterbox":
+        return letterbox(img, params, src_h, src_w)
     if params.static_hw is not None:
         resize_h, resize_w = (int(v) for v in params.static_hw)
     else:
@@ -74,6 +82,28 @@ def resize_for_det(img: np.ndarray, params: DetParams) -> tuple[np.ndarray, Shap
     if (resize_h, resize_w) != (h, w):
         img = cv2.resize(img, (resize_w, resize_h))
     return img, (src_h, src_w, resize_h / float(h), resize_w / float(w))
+
+
+def letterbox(img: np.ndarray, params: DetParams, src_h: int, src_w: int) -> tuple[np.ndarray, ShapeInfo]:
+    """Fit the image into the static canvas keeping its aspect ratio, top-left aligned, so a
+    box maps back with one scale. The ratios describe the content, not the canvas."""
+    canvas_h, canvas_w = (int(v) for v in params.static_hw)
+    h, w = img.shape[:2]
+    scale = min(canvas_h / h, canvas_w / w)
+    if not params.upscale:
+        scale = min(scale, 1.0)
+    new_h, new_w = max(1, min(canvas_h, round(h * scale))), max(1, min(canvas_w, round(w * scale)))
+    canvas = np.full((canvas_h, canvas_w, img.shape[2]), params.pad_value, np.uint8)
+    canvas[:new_h, :new_w] = cv2.resize(img, (new_w, new_h)) if (new_h, new_w) != (h, w) else img
+    return canvas, (src_h, src_w, new_h / float(h), new_w / float(w))
+
+
+def content_hw(shape_info: ShapeInfo, params: DetParams) -> tuple[int, int] | None:
+    """The part of a letterboxed det input that holds the image (None: all of it)."""
+    if params.static_hw is None or params.resize_mode != "letterbox":
+        return None
+    src_h, src_w, ratio_h, ratio_w = shape_info
+    return max(1, round(src_h * ratio_h)), max(1, round(src_w * ratio_w))
 
 
 def _dynamic_det_size(h: int, w: int, params: DetParams) -> tuple[int, int]:
@@ -122,6 +152,9 @@ def postprocess(prob_map: np.ndarray, shape_info: ShapeInfo, params: DetParams) 
     while pred.ndim > 2:  # [1,1,H,W] / [1,H,W] -> [H,W]
         pred = pred[0]
     src_h, src_w = int(shape_info[0]), int(shape_info[1])
+    content = content_hw(shape_info, params)
+    if content is not None:  # letterbox: the padding holds no text; map the content only
+        pred = pred[: content[0], : content[1]]
 
     mask = pred > params.thresh
     if params.use_dilation:

@@ -58,14 +58,17 @@ def _check_size(path: Path) -> None:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 w, h = im.size
-    except Image.DecompressionBombError:
-        w = h = None  # Pillow's own limit (~179 MP) is above ours
+    except Image.DecompressionBombError as e:  # Pillow's own limit (~179 MP) is above ours
+        import re
+        m = re.search(r"\((\d+) pixels\)", str(e))
+        size = f"{int(m[1]) / 1e6:.0f} MP" if m else "over 179 MP"
     except Exception:
         return  # not a format Pillow knows: OpenCV decides (and has its own 1 GP limit)
-    if w is None or w * h > MAX_PIXELS:
-        size = f"{w}x{h} = {w * h / 1e6:.0f} MP" if w else "over 179 MP"
-        raise ImageLoadError(f"{path}: image too large ({size}, limit {MAX_PIXELS / 1e6:.0f} MP); "
-                             "downscale it first")
+    else:
+        if w * h <= MAX_PIXELS:
+            return
+        size = f"{w}x{h} = {w * h / 1e6:.0f} MP"
+    raise ImageLoadError(f"{path}: image too large ({size}, limit {MAX_PIXELS / 1e6:.0f} MP); downscale it first")
 
 
 def _decode_with_pillow(path: Path) -> np.ndarray | None:

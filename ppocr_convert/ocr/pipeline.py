@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
@@ -76,7 +77,7 @@ class OCRPipeline:
     def __init__(
         self,
         det: Runner,
-        rec: Runner,
+        rec: Runner | Sequence[Runner],
         charset: list[str],
         det_params: DetParams | None = None,
         rec_params: RecParams | None = None,
@@ -84,6 +85,10 @@ class OCRPipeline:
         cls_params: ClsParams | None = None,
         drop_score: float = 0.0,  # PaddleOCR 3.x default; tools/infer used 0.5
     ):
+        # several static-width rec models = width buckets (narrowest first)
+        recs = sorted(rec, key=lambda r: r.input_spec.shape[3]) if isinstance(rec, (list, tuple)) else [rec]
+        self.rec_buckets = recs if len(recs) > 1 else []
+        rec = recs[0]
         self.det, self.rec, self.cls = det, rec, cls
         self.charset = list(charset)
         self.drop_score = drop_score
@@ -148,6 +153,8 @@ class OCRPipeline:
 
     def recognize(self, crops: list[np.ndarray]) -> tuple[list[tuple[str, float]], float]:
         """(text, confidence) per crop, in input order; also the pure inference time."""
+        if self.rec_buckets:
+            return self._recognize_buckets(crops)
         params = self.rec_params
         results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         infer = 0.0
@@ -158,6 +165,30 @@ class OCRPipeline:
             infer += time.perf_counter() - t
             for i, res in zip(idx_batch, rec_ops.ctc_greedy_decode(probs, self.charset)):
                 results[i] = res
+        return results, infer
+
+    def _recognize_buckets(self, crops: list[np.ndarray]) -> tuple[list[tuple[str, float]], float]:
+        """Each line through the narrowest width bucket that holds it; longer lines in
+        overlapping windows of the widest, stitched by CTC step."""
+        widths = {int(r.input_spec.shape[3]): r for r in self.rec_buckets}
+        widest = max(widths)
+        results: list[tuple[str, float]] = []
+        infer = 0.0
+        for crop in crops:
+            bucket = rec_ops.choose_bucket(rec_ops.needed_width(crop, self.rec_params.height), list(widths))
+            t = time.perf_counter()
+            if bucket is not None:
+                runner = widths[bucket]
+                x = rec_ops.preprocess_batch([crop], dataclasses.replace(self.rec_params, static_width=bucket))
+                probs = _run_padded(runner, x, runner.input_spec.shape[0])
+            else:
+                runner = widths[widest]
+                x, starts, total = rec_ops.window_inputs(crop, self.rec_params, widest, widest // 4)
+                probs = np.concatenate([_run_padded(runner, x[i:i + 1], runner.input_spec.shape[0])
+                                        for i in range(len(x))])
+                probs = rec_ops.stitch_windows(probs, starts, widest, total)
+            infer += time.perf_counter() - t
+            results.append(rec_ops.ctc_greedy_decode(probs, self.charset)[0])
         return results, infer
 
     def run(self, img_bgr: np.ndarray) -> OCRResult:

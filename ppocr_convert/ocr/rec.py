@@ -106,3 +106,52 @@ def ctc_greedy_decode(probs: np.ndarray, charset: list[str]) -> list[tuple[str, 
         conf = float(np.mean(prob[keep])) if keep.any() else 0.0
         results.append((text, conf))
     return results
+
+
+# ------------------------------------------------------------------ static width buckets
+# A static rec model reads one width. Several static models (buckets, e.g. 320/640/1280)
+# let each line use the narrowest that holds it unsquashed; a line longer than the widest
+# is cut into overlapping windows whose CTC steps are stitched at the overlaps' middles.
+
+def needed_width(crop: np.ndarray, height: int) -> int:
+    h, w = crop.shape[:2]
+    return int(math.ceil(height * w / float(h)))
+
+
+def choose_bucket(width: int, buckets: list[int]) -> int | None:
+    """Narrowest bucket that holds `width` px, None when even the widest is too narrow."""
+    fitting = [b for b in sorted(buckets) if b >= width]
+    return fitting[0] if fitting else None
+
+
+def split_windows(total: int, window: int, overlap: int) -> list[int]:
+    """Left edges of windows of `window` px covering [0, total) with at least `overlap` px shared."""
+    if total <= window:
+        return [0]
+    stride = window - overlap
+    starts = list(range(0, total - window, stride)) + [total - window]
+    return starts
+
+
+def window_inputs(crop: np.ndarray, params: RecParams, window: int, overlap: int) -> tuple[np.ndarray, list[int], int]:
+    """Resize a long crop to the model height keeping its aspect, cut it into windows.
+    Returns (NCHW batch of windows, their left edges, the resized width)."""
+    total = needed_width(crop, params.height)
+    resized = cv2.resize(crop, (total, params.height))
+    starts = split_windows(total, window, overlap)
+    batch = [resize_norm(resized[:, s:s + window], params.height, window, params.mean, params.std) for s in starts]
+    return np.stack(batch).astype(np.float32), starts, total
+
+
+def stitch_windows(probs: np.ndarray, starts: list[int], window: int, total: int) -> np.ndarray:
+    """Concatenate the CTC steps of overlapping windows into one [1, T, C] sequence: each
+    window keeps the steps whose centre lies between the middles of its overlaps."""
+    steps = probs.shape[1]
+    px_per_step = window / steps
+    kept = []
+    for k, start in enumerate(starts):
+        lo = start if k == 0 else (start + starts[k - 1] + window) / 2
+        hi = total if k == len(starts) - 1 else (starts[k + 1] + start + window) / 2
+        centres = start + (np.arange(steps) + 0.5) * px_per_step
+        kept.append(probs[k][(centres >= lo) & (centres < hi)])
+    return np.concatenate(kept)[None]

@@ -22,7 +22,7 @@ from ..errors import ConfigError, ParityError
 from ..ocr import OCRPipeline, load_image
 from ..ocr.det import preprocess as det_preprocess
 from ..ocr.geometry import crop_rotated
-from ..ocr.rec import ctc_greedy_decode, preprocess_batch
+from ..ocr.rec import choose_bucket, ctc_greedy_decode, needed_width, preprocess_batch
 from ..reference import reference_dir
 from ..runners import open_runner
 from .metrics import aggregate_lines, argmax_agreement, binary_agreement, compare_lines, tensor_stats
@@ -35,7 +35,7 @@ ProgressFn = Callable[[str, str], None]
 class StageModels:
     stage: str
     det: Path
-    rec: Path
+    rec: Path | list[Path]  # several static-width rec models = width buckets
 
 
 @dataclass
@@ -57,20 +57,30 @@ def build_stage_models(pipe: PipelineConfig, targets: list[str], work_dir: Path,
     rec_ref, rec_prov = reference_dir(rec_cfg)
     models = {"paddle": StageModels("paddle", det_ref, rec_ref)}
     for t in targets:
-        paths = []
-        for cfg in (det_cfg, rec_cfg):
-            r = convs[cfg.name]
-            paths.append(r.artifact_dirs[t] / r.manifests[t]["file"])
-        models[t] = StageModels(t, *paths)
+        models[t] = StageModels(t, *(artifact_paths(convs[cfg.name], t) for cfg in (det_cfg, rec_cfg)))
     provenance = {"det": det_prov, "rec": rec_prov,
                   "artifacts": {name: {t: {"sha256": m["sha256"], "bytes": m["bytes"]}
                                        for t, m in r.manifests.items()} for name, r in convs.items()}}
     return models, provenance
 
 
+def artifact_paths(result, target: str) -> Path | list[Path]:
+    """The model file of a target, or its width buckets' files."""
+    m, d = result.manifests[target], result.artifact_dirs[target]
+    if m.get("buckets"):
+        return [d / b["file"] for b in m["buckets"]]
+    return d / m["file"]
+
+
+def _open_rec(paths: Path | list[Path], stage: str):
+    return [open_runner(p, stage) for p in paths] if isinstance(paths, list) else open_runner(paths, stage)
+
+
 def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], work_dir: Path,
                cache_dir: Path | None = None, progress: ProgressFn = lambda s, m: None,
-               stage_models: dict[str, StageModels] | None = None) -> ParityRun:
+               stage_models: dict[str, StageModels] | None = None, labels: dict | None = None) -> ParityRun:
+    """`labels`: optional ground truth {image name: [{"text", "box"}]}; every stage (and the
+    reference) is then also scored against it."""
     for t in targets:
         if t not in TARGETS:
             raise ConfigError(f"unknown target {t!r}", hint=f"choose from {', '.join(TARGETS)}")
@@ -81,9 +91,9 @@ def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], wor
     charset = model_params.charset(rec_cfg)
     dparams, rparams = model_params.det_params(det_cfg), model_params.rec_params(rec_cfg)
     static_hw = tuple(det_cfg.shape[2:])
-    static_w = rec_cfg.shape[3]
+    widths = list(rec_cfg.raw.get("widths") or [rec_cfg.shape[3]])
     stages = ["paddle", *targets]
-    runners = {s: (open_runner(stage_models[s].det, s), open_runner(stage_models[s].rec, s)) for s in stages}
+    runners = {s: (open_runner(stage_models[s].det, s), _open_rec(stage_models[s].rec, s)) for s in stages}
     pipelines = {s: OCRPipeline(d, r, charset, dparams, rparams, drop_score=pipe.drop_score)
                  for s, (d, r) in runners.items()}
 
@@ -100,26 +110,31 @@ def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], wor
             ref_result = pipelines["paddle"].run(img)
             ref_lines = [l.to_dict() for l in ref_result.lines]
             entry["reference"] = {"lines": ref_lines, "det_input_hw": list(ref_result.det_input_hw)}
+            gt_lines = labels.get(path.name, []) if labels is not None else None
+            if gt_lines is not None:
+                entry["ground_truth"] = gt_lines
+                entry["reference"]["ground_truth"] = compare_lines(gt_lines, ref_lines)
 
-            # same-input view: the static det tensor and the reference's line crops at the static width
+            # same-input view: the deployed det tensor, and the reference's line crops each at the
+            # width bucket the deployed pipeline would pick (squashed into the widest if longer)
             x_det, _ = det_preprocess(img, dataclasses.replace(dparams, static_hw=static_hw))
             crops = [crop_rotated(img, l.box) for l in ref_result.lines]
-            x_rec = [preprocess_batch([c], rparams, max_wh_ratio=static_w / rparams.height) for c in crops]
-            x_rec = [_fit_width(x, static_w) for x in x_rec]
+            crop_widths = [choose_bucket(needed_width(c, rparams.height), widths) or max(widths) for c in crops]
+            x_rec = [preprocess_batch([c], dataclasses.replace(rparams, static_width=w)) for c, w in zip(crops, crop_widths)]
             ref_det = runners["paddle"][0].run(x_det)[0]
-            ref_rec = [runners["paddle"][1].run(x)[0] for x in x_rec]
-            ref_texts = [t for t, _ in ctc_greedy_decode(np.concatenate(ref_rec), charset)] if ref_rec else []
+            ref_rec = [_rec_runner(runners["paddle"][1], x.shape[3]).run(x)[0] for x in x_rec]
+            ref_texts = [ctc_greedy_decode(r, charset)[0][0] for r in ref_rec]
 
             for s in targets:
                 det_r, rec_r = runners[s]
                 cand_det = det_r.run(x_det)[0]
-                cand_rec = [rec_r.run(x)[0] for x in x_rec]
-                cand_texts = [t for t, _ in ctc_greedy_decode(np.concatenate(cand_rec), charset)] if cand_rec else []
+                cand_rec = [_rec_runner(rec_r, x.shape[3]).run(x)[0] for x in x_rec]
+                cand_texts = [ctc_greedy_decode(r, charset)[0][0] for r in cand_rec]
                 same = {
                     "det": {**tensor_stats(ref_det, cand_det),
                             "binary_agreement": binary_agreement(ref_det, cand_det, dparams.thresh)},
-                    "rec": ({**tensor_stats(np.concatenate(ref_rec), np.concatenate(cand_rec)),
-                             "argmax_agreement": argmax_agreement(np.concatenate(ref_rec), np.concatenate(cand_rec))}
+                    "rec": ({**tensor_stats(_flat(ref_rec), _flat(cand_rec)),
+                             "argmax_agreement": argmax_agreement(_flat(ref_rec), _flat(cand_rec))}
                             if ref_rec else None),
                     "lines": len(ref_texts),
                     "same_text_lines": sum(a == b for a, b in zip(ref_texts, cand_texts)),
@@ -132,6 +147,8 @@ def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], wor
                 entry["stages"][s] = {"same_input": same, "lines": cand_lines,
                                       "det_input_hw": list(result.det_input_hw),
                                       "pipeline": compare_lines(ref_lines, cand_lines),
+                                      **({"ground_truth": compare_lines(gt_lines, cand_lines)}
+                                         if gt_lines is not None else {}),
                                       "seconds": round(time.perf_counter() - t0, 3)}
             per_image[path.name] = entry
         except Exception as e:  # one image the pipeline cannot take must not sink the whole run
@@ -153,8 +170,13 @@ def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], wor
             "det_resize": {k: det_cfg.preprocess.get(k) for k in ("limit_side_len", "limit_type", "max_side_limit")},
             "rec_height": rparams.height, "rec_min_width": rparams.width, "drop_score": pipe.drop_score,
             "models": provenance,
+            **({"ground_truth": ground_truth_summary([e["reference"]["ground_truth"] for e in per_image.values()])}
+               if labels is not None else {}),
         },
-        "deployed": {"det_static_hw": list(static_hw), "det_resize": "stretch", "rec_static_width": static_w},
+        "deployed": {"det_static_hw": list(static_hw), "det_resize": dparams.resize_mode,
+                     "det_upscale": dparams.upscale, "det_pad_value": dparams.pad_value,
+                     "rec_static_width": widths[0], "rec_widths": widths},
+        "labels": labels is not None,
         "targets": targets,
         "images": list(per_image),
         "skipped_images": skipped,
@@ -166,10 +188,22 @@ def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], wor
     return ParityRun(report, det_maps)
 
 
-def _fit_width(x: np.ndarray, width: int) -> np.ndarray:
-    if x.shape[3] >= width:
-        return x[..., :width]
-    return np.pad(x, ((0, 0), (0, 0), (0, 0), (0, width - x.shape[3])))
+def _rec_runner(runner, width: int):
+    """The bucket runner of that width (a dynamic or single runner takes any width)."""
+    if isinstance(runner, list):
+        return next(r for r in runner if r.input_spec.shape[3] == width)
+    return runner
+
+
+def _flat(outputs: list[np.ndarray]) -> np.ndarray:
+    """Rec outputs of different widths have different step counts: flatten steps."""
+    return np.concatenate([o.reshape(-1, o.shape[-1]) for o in outputs])
+
+
+def ground_truth_summary(per_image: list[dict]) -> dict:
+    agg = aggregate_lines(per_image)
+    return {"gt_det_recall": agg["det_recall"], "gt_det_precision": agg["det_precision"],
+            "gt_line_accuracy": agg["line_exact_match"], "gt_cer": agg["cer"], "gt_lines": agg["ref_lines"]}
 
 
 def summarise_stage(stage: str, per_image: dict) -> dict:
@@ -188,20 +222,23 @@ def summarise_stage(stage: str, per_image: dict) -> dict:
         "line_text_agreement": sum(s["same_text_lines"] for s in same) / lines if lines else 1.0,
     }
     pipeline = aggregate_lines([e["pipeline"] for e in entries])
-    return {"same_input": same_input, "pipeline": pipeline}
+    out = {"same_input": same_input, "pipeline": pipeline}
+    if entries and all("ground_truth" in e for e in entries):
+        out["ground_truth"] = ground_truth_summary([e["ground_truth"] for e in entries])
+    return out
 
 
 def check_tolerances(pipe: PipelineConfig, summary: dict) -> list[dict]:
     failures = []
-    for view in ("same_input", "pipeline"):
+    for view in ("same_input", "pipeline", "ground_truth"):
         for stage, limits in pipe.tolerances.get(view, {}).items():
             if stage not in summary:
                 continue
             for metric, limit in limits.items():
-                value = summary[stage][view].get(metric)
+                value = summary[stage].get(view, {}).get(metric)
                 if value is None:
                     continue
-                lower_is_better = metric.endswith(("max_abs", "mean_abs", "cer"))
+                lower_is_better = metric.endswith(("max_abs", "mean_abs", "cer"))  # gt_cer too
                 if (value > limit) if lower_is_better else (value < limit):
                     failures.append({"stage": stage, "view": view, "metric": metric,
                                      "value": round(value, 6), "limit": limit})

@@ -30,6 +30,9 @@ class OnnxRuntimeRunner(Runner):
         if threads:
             opts.intra_op_num_threads = int(threads)
             opts.inter_op_num_threads = 1
+        # ORT's idle workers spin ~40 ms after each run, stealing the core the next model
+        # (rec after det) needs: measured 10.5 → 13.1 images/s end to end on 2 cores.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(
             str(self.path), sess_options=opts, providers=["CPUExecutionProvider"]
         )
