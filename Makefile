@@ -62,3 +62,8 @@ goldens: setup ## rewrite golden/ from the reference pipeline on IMAGES (review 
 
 bench: setup ## conversion cost, artifact latency and size, printed as a table
 	$(BIN)/python -m bench.run_bench
+
+EVALSET ?= .cache/evalset
+.PHONY: evalset
+evalset: setup ## labelled evaluation set (rendered pages with ground truth), deterministic
+	$(BIN)/python -m ppocr_convert.evalset.generate --out $(EVALSET) --n 40 --seed 0

@@ -31,6 +31,15 @@ class DefaultToConvert(TyperGroup):
             args.insert(0, "convert")
         return super().resolve_command(ctx, args)
 
+    def invoke(self, ctx):
+        from .toolrun import install_signal_handlers, interrupt_exit_code
+        install_signal_handlers()  # SIGTERM/SIGHUP unwind like Ctrl-C: tools killed, temp dirs removed
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM/SIGHUP via install_signal_handlers
+            console.print("interrupted")
+            raise typer.Exit(interrupt_exit_code(e)) from None
+
 
 app = typer.Typer(cls=DefaultToConvert, add_completion=False, no_args_is_help=True,
                   help="Convert PaddleOCR models to ONNX and TFLite, offline, and check each stage.")
@@ -43,9 +52,9 @@ def _shape(dims) -> str:
 def _fail(e: ConvertError, debug: bool) -> None:
     if debug:
         raise e
-    console.print(f"[bold red]error:[/] {e}")
+    console.print(f"[bold red]error:[/] {e}", soft_wrap=True)
     if e.hint:
-        console.print(f"[dim]hint:[/] {e.hint}")
+        console.print(f"[dim]hint:[/] {e.hint}", soft_wrap=True)
     raise typer.Exit(e.exit_code)
 
 
@@ -102,7 +111,8 @@ def convert(
                       m["gpu_delegate"]["verdict"], m["sha256"][:12])
     out.print(table)
     for t, d in result.artifact_dirs.items():
-        out.print(f"{t}: {d / result.manifests[t]['file']}", soft_wrap=True)
+        files = [b["file"] for b in result.manifests[t].get("buckets", [])] or [result.manifests[t]["file"]]
+        out.print(f"{t}: " + ", ".join(str(d / f) for f in files), soft_wrap=True)
     stages = ", ".join(f"{r.stage} {'cached' if r.cached else f'{r.seconds:.1f}s'}" for r in result.stages)
     console.print(f"[dim]stages: {stages}[/]")
 

@@ -124,77 +124,48 @@ def convert(config: ModelConfig, options: ConvertOptions, progress: ProgressFn =
     raw_path = raw_dir / "model.onnx"
     frontend_repairs = json.loads((raw_dir / "stage.json").read_text()).get("repairs", [])
 
-    # --- onnx (passes) --------------------------------------------------------
-    need_onnx = any(t != "onnx-raw" for t in options.targets)
-    onnx_path = pass_reports = None
-    if need_onnx:
-        progress("onnx", f"passes: {', '.join(passes) or '(none)'}")
-        pass_options = {"pin_shapes": {"shapes": {config.input_name: list(shape)}}}
-        onnx_key = cache_key(stage="onnx", input=sources.sha256_file(raw_path), passes=passes, options=pass_options,
-                             tools={k: versions[k] for k in ("onnx", "onnxsim", "onnxruntime", "ppocr-convert")})
-
-        def build_onnx(tmp: Path) -> None:
-            from passes.manager import run_pipeline
-            t = time.perf_counter()
-            try:
-                model, reports = run_pipeline(onnx.load(str(raw_path)), passes, pass_options)
-            except PassError as e:
-                raise PassFailedError(str(e), hint="skip the pass with --skip-pass, or change --shape") from e
-            onnx.save(model, str(tmp / "model.onnx"))
-            frontend.check_loads_in_onnxruntime(tmp / "model.onnx")
-            (tmp / "passes.json").write_text(json.dumps([r.to_dict() for r in reports], indent=1, default=str))
-            (tmp / "stage.json").write_text(json.dumps({"seconds": round(time.perf_counter() - t, 2)}))
-
-        t0 = time.perf_counter()
-        onnx_dir, hit = cache.build("onnx", onnx_key, build_onnx)
-        records.append(_record("onnx", hit, t0, onnx_dir))
-        onnx_path = onnx_dir / "model.onnx"
-        pass_reports = json.loads((onnx_dir / "passes.json").read_text())
-
-    # --- tflite ---------------------------------------------------------------
-    tflite_paths: dict[str, Path] = {}
-    if any(t.startswith("tflite") for t in options.targets):
-        progress("tflite", "onnx2tf (about a minute)")
-        tfl_key = cache_key(stage="tflite", input=sources.sha256_file(onnx_path),
-                            tools={k: versions[k] for k in ("onnx2tf", "tensorflow", "tf_keras", "onnx", "onnxsim")})
-        tfl_stats: dict = {}
-
-        def build_tflite(tmp: Path) -> None:
-            work = Path(tempfile.mkdtemp(prefix="onnx2tf-", dir=tmp))
-            outs, run = backend.onnx_to_tflite(onnx_path, work, logs_dir / "onnx2tf.log")
-            tfl_stats.update(run.to_dict())
-            for target, path in outs.items():
-                os.replace(path, tmp / f"{target}.tflite")
-            shutil.rmtree(work)
-            (tmp / "stage.json").write_text(json.dumps(tfl_stats))
-
-        t0 = time.perf_counter()
-        tfl_dir, hit = cache.build("tflite", tfl_key, build_tflite)
-        records.append(_record("tflite", hit, t0, tfl_dir, logs_dir / "onnx2tf.log"))
-        tflite_paths = {t: tfl_dir / f"{t}.tflite" for t in ("tflite-fp32", "tflite-fp16")}
-
-    stage_files = {"onnx-raw": raw_path, "onnx": onnx_path, **tflite_paths}
+    # --- onnx (passes) and tflite, once per static shape (rec width buckets) ----
+    shapes = static_shapes(config, options)
+    need_tflite = any(t.startswith("tflite") for t in options.targets)
+    built = []
+    if any(t != "onnx-raw" for t in options.targets):
+        for static in shapes:
+            built.append(_static_stages(config, static, passes, raw_path, need_tflite, cache, versions,
+                                        records, logs_dir, progress, tag=_shape_tag(static, shapes)))
+    pass_reports = built[0]["pass_reports"] if built else None
+    stage_files = {"onnx-raw": [raw_path],
+                   **{t: [b[t] for b in built] for t in ("onnx", "tflite-fp32", "tflite-fp16") if built and t in built[0]}}
 
     # --- publish: check every target first, write all next to dist/, then swap them in,
     # so a strict-GPU failure, a full disk or an interrupt leaves dist/ as it was ----------
     manifests, dirs = {}, {}
+    files: dict[str, list[tuple[Path, str]]] = {}
     for target in options.targets:
-        artifact = stage_files[target]
-        report = inspect_file(artifact)
-        if options.strict_gpu and report.gpu_issues and target != "onnx-raw":
-            first = report.gpu_issues[0]
-            raise GpuCompatibilityError(
-                f"{config.name} {target}: {len(report.gpu_issues)} op(s) the GPU delegate cannot run, "
-                f"first {first.op} at {first.node or 'graph'} ({first.reason})",
-                hint="add a pass for it, or drop --strict-gpu to accept CPU fallback")
-        manifests[target] = build_manifest(config, src, target, artifact, report, versions, records, shape, opset,
-                                           passes if target != "onnx-raw" else [],
+        paths = stage_files[target]
+        target_shapes = shapes if target != "onnx-raw" else [shape]
+        reports = [inspect_file(p) for p in paths]
+        for report in reports:
+            if options.strict_gpu and report.gpu_issues and target != "onnx-raw":
+                first = report.gpu_issues[0]
+                raise GpuCompatibilityError(
+                    f"{config.name} {target}: {len(report.gpu_issues)} op(s) the GPU delegate cannot run, "
+                    f"first {first.op} at {first.node or 'graph'} ({first.reason})",
+                    hint="add a pass for it, or drop --strict-gpu to accept CPU fallback")
+        names = [artifact_name(config, target, s if len(paths) > 1 else None) for s in target_shapes]
+        manifests[target] = build_manifest(config, src, target, paths[0], reports[0], versions, records,
+                                           target_shapes[0], opset, passes if target != "onnx-raw" else [],
                                            pass_reports if target != "onnx-raw" else [], dict_path, frontend_repairs)
+        manifests[target]["file"] = names[0]
+        if len(paths) > 1:
+            manifests[target]["buckets"] = [bucket_entry(s, n, p, r) for s, n, p, r in
+                                            zip(target_shapes, names, paths, reports)]
+            manifests[target]["options"]["widths"] = [s[3] for s in target_shapes]
+        files[target] = list(zip(paths, names))
     staged = {}
     try:
         for target in options.targets:
             progress(target, "writing artifact")
-            staged[target] = stage_publish(options.out_dir / config.name / target, stage_files[target],
+            staged[target] = stage_publish(options.out_dir / config.name / target, files[target],
                                            manifests[target], dict_path, build_record(records, pass_reports))
         for target, tmp in staged.items():
             dirs[target] = swap_in(tmp, options.out_dir / config.name / target)
@@ -211,9 +182,80 @@ def _record(stage: str, hit: bool, t0: float, entry: Path, log: Path | None = No
                        None if hit else stats.get("peak_rss_mb"), str(log) if log else None)
 
 
-def artifact_name(config: ModelConfig, target: str) -> str:
+def artifact_name(config: ModelConfig, target: str, shape: tuple | None = None) -> str:
+    """`<model>[_w<width>]<suffix>`: the width names a rec bucket."""
     suffix = {"onnx-raw": ".raw", "onnx": "", "tflite-fp32": "_fp32", "tflite-fp16": "_fp16"}[target]
-    return f"{config.name}{suffix}{ARTIFACT_EXT[target]}"
+    bucket = f"_w{shape[3]}" if shape is not None else ""
+    return f"{config.name}{bucket}{suffix}{ARTIFACT_EXT[target]}"
+
+
+def static_shapes(config: ModelConfig, options: "ConvertOptions") -> list[tuple[int, ...]]:
+    """The static shapes to build: --shape, else the config's rec width buckets, else its shape."""
+    if options.shape is not None:
+        return [tuple(options.shape)]
+    widths = config.raw.get("widths")
+    if config.task == "rec" and widths:
+        n, c, h, _ = config.shape
+        return [(n, c, h, int(w)) for w in sorted(widths)]
+    return [tuple(config.shape)]
+
+
+def _shape_tag(shape: tuple, shapes: list[tuple]) -> str:
+    return f"[w{shape[3]}]" if len(shapes) > 1 else ""
+
+
+def bucket_entry(shape: tuple, name: str, path: Path, report) -> dict:
+    return {"width": shape[3], "shape_nchw": list(shape), "file": name, "bytes": path.stat().st_size,
+            "sha256": sources.sha256_file(path), "inputs": [vars(t) for t in report.inputs],
+            "outputs": [vars(t) for t in report.outputs], "op_histogram": report.op_histogram,
+            "gpu_delegate": {"verdict": report.gpu_verdict, "issues": [vars(i) for i in report.gpu_issues]}}
+
+
+def _static_stages(config, shape, passes, raw_path, need_tflite, cache, versions, records, logs_dir, progress,
+                   tag: str = "") -> dict:
+    """onnx (passes with the input pinned to `shape`) and, when asked, tflite, both cached."""
+    progress("onnx", f"{tag} passes: {', '.join(passes) or '(none)'}")
+    pass_options = {"pin_shapes": {"shapes": {config.input_name: list(shape)}}}
+    onnx_key = cache_key(stage="onnx", input=sources.sha256_file(raw_path), passes=passes, options=pass_options,
+                         tools={k: versions[k] for k in ("onnx", "onnxsim", "onnxruntime", "ppocr-convert")})
+
+    def build_onnx(tmp: Path) -> None:
+        from passes.manager import run_pipeline
+        t = time.perf_counter()
+        try:
+            model, reports = run_pipeline(onnx.load(str(raw_path)), passes, pass_options)
+        except PassError as e:
+            raise PassFailedError(str(e), hint="skip the pass with --skip-pass, or change --shape") from e
+        onnx.save(model, str(tmp / "model.onnx"))
+        frontend.check_loads_in_onnxruntime(tmp / "model.onnx")
+        (tmp / "passes.json").write_text(json.dumps([r.to_dict() for r in reports], indent=1, default=str))
+        (tmp / "stage.json").write_text(json.dumps({"seconds": round(time.perf_counter() - t, 2)}))
+
+    t0 = time.perf_counter()
+    onnx_dir, hit = cache.build("onnx", onnx_key, build_onnx)
+    records.append(_record(f"onnx{tag}", hit, t0, onnx_dir))
+    out = {"onnx": onnx_dir / "model.onnx", "pass_reports": json.loads((onnx_dir / "passes.json").read_text())}
+    if not need_tflite:
+        return out
+    progress("tflite", f"{tag} onnx2tf (about a minute)")
+    tfl_key = cache_key(stage="tflite", input=sources.sha256_file(out["onnx"]),
+                        tools={k: versions[k] for k in ("onnx2tf", "tensorflow", "tf_keras", "onnx", "onnxsim")})
+    tfl_stats: dict = {}
+
+    def build_tflite(tmp: Path) -> None:
+        work = Path(tempfile.mkdtemp(prefix="onnx2tf-", dir=tmp))
+        outs, run = backend.onnx_to_tflite(out["onnx"], work, logs_dir / "onnx2tf.log")
+        tfl_stats.update(run.to_dict())
+        for target, path in outs.items():
+            os.replace(path, tmp / f"{target}.tflite")
+        shutil.rmtree(work)
+        (tmp / "stage.json").write_text(json.dumps(tfl_stats))
+
+    t0 = time.perf_counter()
+    tfl_dir, hit = cache.build("tflite", tfl_key, build_tflite)
+    records.append(_record(f"tflite{tag}", hit, t0, tfl_dir, logs_dir / "onnx2tf.log"))
+    out.update({t: tfl_dir / f"{t}.tflite" for t in ("tflite-fp32", "tflite-fp16")})
+    return out
 
 
 def build_manifest(config, src, target, artifact, report, versions, records, shape, opset, passes, pass_reports,
@@ -243,10 +285,50 @@ def build_manifest(config, src, target, artifact, report, versions, records, sha
         "static_shapes": report.static_shapes,
         "gpu_delegate": {"verdict": report.gpu_verdict, "issues": [vars(i) for i in report.gpu_issues]},
         "dictionary": dict_path.name if dict_path else None,
-        # how an app must feed the model; channel order and normalisation matter as much as shape
+        # how an app must feed the model, machine-readably (see deployment_recipe)
+        "deploy": deployment_recipe(config, target, shape),
         "preprocess": config.preprocess,
         "postprocess": config.postprocess,
     }
+
+
+def deployment_recipe(config: ModelConfig, target: str, shape) -> dict:
+    """Everything an Android/iOS team (or a checker) needs to feed the artifact exactly as
+    the parity harness did: layout, channel order, resize, padding, normalisation."""
+    pre = config.preprocess
+    layout = "NHWC" if target.startswith("tflite") else "NCHW"
+    norm = {"scale": pre.get("scale"), "mean": pre.get("mean"), "std": pre.get("std"),
+            "formula": "(pixel * scale - mean) / std, per channel, in the channel order below"}
+    common = {"input_layout": layout, "channel_order": pre.get("channel_order", "BGR"), "dtype": "float32",
+              "normalize": norm}
+    if target == "onnx-raw":
+        return {**common, "shape": "dynamic (the PaddleOCR reference resize applies)"}
+    if config.task == "det":
+        mode = pre.get("resize_mode", "stretch")
+        recipe = {**common, "resize": mode, "canvas_hw": list(shape[2:])}
+        if mode == "letterbox":
+            recipe.update({
+                "scale": "s = min(canvas_h / h, canvas_w / w)" + ("" if pre.get("upscale") else ", capped at 1"),
+                "upscale_small_images": bool(pre.get("upscale", False)),
+                "placement": "top-left; the rest of the canvas is padding",
+                "pad_value": pre.get("pad_value", 0), "pad_applies_to": "pixels, before normalisation",
+                "boxes_to_image": "divide output coordinates by s; ignore the padded area",
+            })
+        else:
+            recipe["boxes_to_image"] = "scale x by w / canvas_w and y by h / canvas_h"
+        return recipe
+    if config.task == "rec":
+        widths = config.raw.get("widths") or [shape[3]]
+        return {**common, "height": shape[2], "widths": sorted(widths),
+                "resize": "keep aspect: width = ceil(height * w / h)",
+                "choose_width": "the narrowest bucket >= that width",
+                "pad": "zeros on the right, after normalisation",
+                "longer_than_widest": f"windows of the widest width overlapping by a quarter "
+                                      f"({max(widths) // 4} px); keep each window's CTC steps between "
+                                      "the middles of its overlaps, concatenate, then CTC-decode",
+                "decode": "CTC greedy: argmax per step, collapse repeats, drop index 0 (blank); "
+                          "index i>0 is dictionary line i, the last index is a space"}
+    return {**common, "height": shape[2], "width": shape[3], "resize": "keep aspect, pad right with zeros"}
 
 
 def _without_timings(reports: list[dict] | None) -> list[dict]:
@@ -258,7 +340,7 @@ def build_record(records: list[StageRecord], pass_reports: list[dict] | None) ->
             "pass_seconds": {r["name"]: r.get("seconds") for r in pass_reports or []}}
 
 
-def stage_publish(target_dir: Path, artifact: Path, manifest: dict, dict_path: Path | None,
+def stage_publish(target_dir: Path, artifacts: list[tuple[Path, str]], manifest: dict, dict_path: Path | None,
                   build: dict | None = None) -> Path:
     """Write the artifact dir into a private temp dir next to its final place."""
     try:
@@ -268,7 +350,8 @@ def stage_publish(target_dir: Path, artifact: Path, manifest: dict, dict_path: P
     except OSError as e:
         raise _output_error(target_dir, e) from e
     try:
-        shutil.copyfile(artifact, tmp / manifest["file"])
+        for artifact, name in artifacts:
+            shutil.copyfile(artifact, tmp / name)
         if dict_path is not None:
             shutil.copyfile(dict_path, tmp / dict_path.name)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
@@ -294,7 +377,7 @@ def swap_in(tmp: Path, target_dir: Path) -> Path:
 def publish(target_dir: Path, artifact: Path, manifest: dict, dict_path: Path | None, config: ModelConfig,
             build: dict | None = None) -> Path:
     """Write the artifact dir next to its final place, then swap it in."""
-    return swap_in(stage_publish(target_dir, artifact, manifest, dict_path, build), target_dir)
+    return swap_in(stage_publish(target_dir, [(artifact, manifest["file"])], manifest, dict_path, build), target_dir)
 
 
 def _output_error(target_dir: Path, e: OSError) -> ConvertError:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import psutil
 import pytest
+
+from ppocr_convert.config import load_model_config
 from typer.testing import CliRunner
 
 from ppocr_convert.cli import app
@@ -314,9 +316,8 @@ def test_sigterm_unwinds_like_ctrl_c_once_handlers_are_installed():
 
 def _spawn(args: list[str], cache: Path, log: Path) -> subprocess.Popen:
     env = {**os.environ, "PPOCR_CONVERT_CACHE": str(cache)}
-    out = open(log.with_suffix(".out"), "w")
-    err = open(log.with_suffix(".err"), "w")
-    return subprocess.Popen([CLI, *args], stdout=out, stderr=err, env=env, text=True)
+    with open(log.with_suffix(".out"), "w") as out, open(log.with_suffix(".err"), "w") as err:
+        return subprocess.Popen([CLI, *args], stdout=out, stderr=err, env=env)
 
 
 def _wait_for_child(proc: subprocess.Popen, needle: str, timeout: float) -> psutil.Process:
@@ -435,4 +436,5 @@ def test_two_conversions_at_once_into_one_cache_and_out(tmp_path):
     from ai_edge_litert.interpreter import Interpreter
     interp = Interpreter(model_path=str(target / manifest["file"]))
     interp.allocate_tensors()
-    assert list(interp.get_input_details()[0]["shape"]) == [1, 640, 640, 3]
+    _, c, h, w = load_model_config("PP-OCRv5_mobile_det").shape
+    assert list(interp.get_input_details()[0]["shape"]) == [1, h, w, c]

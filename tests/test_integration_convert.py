@@ -113,7 +113,8 @@ def test_rec_chain_parity(name, converted, images, paddle_reference):
 def test_det_fp16_artifact_is_gpu_ready(converted):
     art = converted("PP-OCRv5_mobile_det")
     report = inspect_file(art["paths"]["tflite-fp16"])
-    assert [t.shape for t in report.inputs] == [[1, 640, 640, 3]]
+    _, c, h, w = load_model_config("PP-OCRv5_mobile_det").shape  # the deployed canvas, NHWC in TFLite
+    assert [t.shape for t in report.inputs] == [[1, h, w, c]]
     assert report.inputs[0].dtype == "float32"
     assert report.static_shapes
     assert "HardSigmoid" not in report.op_histogram
