@@ -14,6 +14,10 @@ from typer.core import TyperGroup
 
 from .errors import ConvertError
 
+import warnings
+
+# Paddle warns about a missing compiler cache on import; irrelevant to inference
+warnings.filterwarnings("ignore", message="No ccache found")
 # TensorFlow/absl log floods stay out of the way unless the user set their own level
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GLOG_minloglevel", "2")

@@ -96,6 +96,7 @@ def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], wor
     runners = {s: (open_runner(stage_models[s].det, s), _open_rec(stage_models[s].rec, s)) for s in stages}
     pipelines = {s: OCRPipeline(d, r, charset, dparams, rparams, drop_score=pipe.drop_score)
                  for s, (d, r) in runners.items()}
+    strategies = static_strategies(runners, det_cfg, widths, charset, dparams, rparams, pipe.drop_score)
 
     per_image, det_maps, skipped = {}, {}, []
     for n, path in enumerate(images):
@@ -150,6 +151,12 @@ def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], wor
                                       **({"ground_truth": compare_lines(gt_lines, cand_lines)}
                                          if gt_lines is not None else {}),
                                       "seconds": round(time.perf_counter() - t0, 3)}
+            entry["strategies"] = {}
+            for name, ocr in strategies.items():
+                lines = [l.to_dict() for l in ocr.run(img).lines]
+                entry["strategies"][name] = {"lines": lines, "vs_reference": compare_lines(ref_lines, lines),
+                                             **({"ground_truth": compare_lines(gt_lines, lines)}
+                                                if gt_lines is not None else {})}
             per_image[path.name] = entry
         except Exception as e:  # one image the pipeline cannot take must not sink the whole run
             for s in targets:
@@ -177,6 +184,8 @@ def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], wor
                      "det_upscale": dparams.upscale, "det_pad_value": dparams.pad_value,
                      "rec_static_width": widths[0], "rec_widths": widths},
         "labels": labels is not None,
+        # static-shape recipes on the same (dynamic) weights, to show what each recipe costs
+        "strategies": {name: strategy_summary(name, per_image) for name in strategies},
         "targets": targets,
         "images": list(per_image),
         "skipped_images": skipped,
@@ -186,6 +195,45 @@ def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], wor
         "per_image": per_image,
     }
     return ParityRun(report, det_maps)
+
+
+class FixedWidth:
+    """A dynamic rec runner seen as a static one of `width` (same weights, same numbers as a
+    static export up to float noise): lets the harness compare recipes without converting."""
+
+    def __init__(self, runner, width: int):
+        self.runner, self.stage = runner, runner.stage
+        n, c, h, _ = runner.input_spec.shape
+        self.input_spec = dataclasses.replace(runner.input_spec, shape=(1, c, h, width))
+
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        return self.runner.run(x)
+
+
+def static_strategies(runners: dict, det_cfg: ModelConfig, widths: list[int], charset, dparams, rparams,
+                      drop_score: float) -> dict[str, OCRPipeline]:
+    """The plain recipe, the deployed one, and the deployed det with one rec width, all run
+    on dynamic-shape weights (onnx-raw if converted, else the Paddle reference)."""
+    det, rec = runners["onnx-raw"] if "onnx-raw" in runners else runners["paddle"]
+    canvas = tuple(det_cfg.shape[2:])
+    plain_det = dataclasses.replace(dparams, static_hw=(640, 640), resize_mode="stretch")
+    deployed_det = dataclasses.replace(dparams, static_hw=canvas)
+    name = f"{canvas[0]}x{canvas[1]} {dparams.resize_mode}"
+    out = {
+        "plain: 640x640 stretch + rec 320": (plain_det, [FixedWidth(rec, 320)]),
+        f"deployed det ({name}) + rec {min(widths)} only": (deployed_det, [FixedWidth(rec, min(widths))]),
+        f"deployed: {name} + rec {'/'.join(map(str, widths))}": (deployed_det, [FixedWidth(rec, w) for w in widths]),
+    }
+    return {k: OCRPipeline(det, r if len(r) > 1 else r[0], charset, d, rparams, drop_score=drop_score)
+            for k, (d, r) in out.items()}
+
+
+def strategy_summary(name: str, per_image: dict) -> dict:
+    entries = [e["strategies"][name] for e in per_image.values() if name in e.get("strategies", {})]
+    out = {"vs_reference": aggregate_lines([e["vs_reference"] for e in entries])}
+    if entries and all("ground_truth" in e for e in entries):
+        out["ground_truth"] = ground_truth_summary([e["ground_truth"] for e in entries])
+    return out
 
 
 def _rec_runner(runner, width: int):
