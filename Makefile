@@ -35,7 +35,15 @@ convert: setup ## convert one model: make convert MODEL=PP-OCRv4_mobile_rec TARG
 list: setup ## models and the sources available on this machine
 	$(BIN)/ppocr-convert list
 
-test: setup ## all tests, real-model integration included
+FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+.PHONY: fonts
+fonts: ## Noto CJK fonts (Debian fonts-noto-cjk) for the labelled evaluation set
+	@test -f $(FONT) || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q fonts-noto-cjk >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q fonts-noto-cjk >/dev/null; }; }
+	@test -f $(FONT) || { echo "fonts-noto-cjk is missing: apt-get install fonts-noto-cjk"; exit 1; }
+
+test: setup fonts ## all tests, real-model integration included
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test-fast: setup ## unit tests only (no real-model conversions)
@@ -65,5 +73,5 @@ bench: setup ## conversion cost, artifact latency and size, printed as a table
 
 EVALSET ?= .cache/evalset
 .PHONY: evalset
-evalset: setup ## labelled evaluation set (rendered pages with ground truth), deterministic
+evalset: setup fonts ## labelled evaluation set (rendered pages with ground truth), deterministic
 	$(BIN)/python -m ppocr_convert.evalset.generate --out $(EVALSET) --n 40 --seed 0

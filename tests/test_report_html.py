@@ -157,3 +157,135 @@ def test_helpers():
     assert fmt_fraction(1.0) == "100%" and fmt_fraction(0.9999998) == "99.99998%"
     assert grade("line_exact_match", 1.0) == "good" and grade("line_exact_match", 0.96) == "warn"
     assert grade("cer", 0.5) == "bad" and grade("det_max_abs", 1e-5) == "good"
+
+
+# ---------------------------------------------------------------- ground truth and static-shape recipes
+
+def _gt(recall, precision, accuracy, cer, lines=4):
+    return {"gt_det_recall": recall, "gt_det_precision": precision, "gt_line_accuracy": accuracy,
+            "gt_cer": cer, "gt_lines": lines}
+
+
+def _vs_ref(f1, exact, cer):
+    return {"det_precision": 1.0, "det_recall": f1, "det_f1": f1, "line_exact_match": exact, "cer": cer,
+            "text_agreement": 0.5, "ref_lines": 3, "cand_lines": 3}
+
+
+def make_labelled_report() -> dict:
+    """make_report plus what --labels and the static-shape recipes add."""
+    report = make_report(failing=False)
+    report["labels"] = True
+    report["deployed"] = {"det_static_hw": [1024, 1024], "det_resize": "letterbox", "det_upscale": False,
+                          "det_pad_value": 0, "rec_static_width": 320, "rec_widths": [320, 640, 1280]}
+    report["reference"]["ground_truth"] = _gt(1.0, 1.0, 0.75, 0.05)
+    report["stages"]["onnx"]["ground_truth"] = _gt(1.0, 1.0, 0.75, 0.05)      # as good as the reference
+    report["stages"]["tflite-fp16"]["ground_truth"] = _gt(1.0, 0.8, 0.5, 0.2)  # worse
+    report["strategies"] = {
+        "plain: 640x640 stretch + rec <320>": {"vs_reference": _vs_ref(0.8, 0.5, 0.3),
+                                               "ground_truth": _gt(0.75, 1.0, 0.25, 0.4)},
+        "deployed: 1024x1024 letterbox + rec 320/640/1280": {"vs_reference": _vs_ref(1.0, 1.0, 0.0),
+                                                              "ground_truth": _gt(1.0, 1.0, 0.75, 0.05)},
+    }
+    gt_doc = [_line(BOX_A, "Total <b>& tax"), _line(BOX_B, "hello world!")]
+    gt_cmp = {"det_precision": 1.0, "det_recall": 1.0, "det_f1": 1.0, "ref_lines": 2, "cand_lines": 2,
+              "matched": 2, "exact_lines": 1, "line_exact_match": 0.5, "cer": 0.05, "pairs": []}
+    doc = report["per_image"]["doc.jpg"]
+    doc["ground_truth"] = gt_doc
+    doc["reference"]["ground_truth"] = gt_cmp
+    doc["stages"]["onnx"]["ground_truth"] = gt_cmp
+    doc["stages"]["tflite-fp16"]["ground_truth"] = {**gt_cmp, "exact_lines": 0, "line_exact_match": 0.0}
+    clean = report["per_image"]["clean.png"]
+    clean["ground_truth"] = [_line(BOX_A, "clean")]
+    one = {**gt_cmp, "ref_lines": 1, "cand_lines": 1, "matched": 1, "exact_lines": 1, "line_exact_match": 1.0}
+    clean["reference"]["ground_truth"] = one
+    for s in clean["stages"].values():
+        s["ground_truth"] = one
+    for entry in report["per_image"].values():
+        entry["strategies"] = {name: {"lines": [], "vs_reference": {}} for name in report["strategies"]}
+    return report
+
+
+def _table(page: str, cls: str) -> str:
+    return re.search(rf'<table class="summary {cls}">.*?</table>', page, re.S).group(0)
+
+
+def _row(table: str, name: str) -> str:
+    return re.search(rf'<tr[^>]*><th class="l">{re.escape(name)}.*?</tr>', table, re.S).group(0)
+
+
+def test_ground_truth_table(assets: Path):
+    page = render_html(make_labelled_report(), None, assets)
+    assert "<h2>Against the ground truth</h2>" in page
+    table = _table(page, "gt")
+    heads = re.findall(r"<th[^>]*>([^<]+)</th>", table.split("</tr>")[0])
+    assert heads == ["pipeline", "det recall", "det precision", "line accuracy", "CER", "lines"]
+    rows = re.findall(r"<tr.*?</tr>", table, re.S)[1:]
+    assert len(rows) == 3  # reference + 2 stages
+    assert rows[0].startswith('<tr class="refrow">') and "paddle" in rows[0] and "dynamic shapes" in rows[0]
+    assert "75.0%" in rows[0] and "3/4 lines" in rows[0]
+    onnx, fp16 = _row(table, "onnx"), _row(table, "tflite-fp16")
+    assert '<td class="good">75.0%' in onnx  # equal to the reference: green
+    assert '<td class="bad">50.0%' in fp16 and "2/4 lines, −1 vs ref" in fp16
+    assert '<td class="bad">0.200</td>' in fp16 and "80.0%" in fp16  # CER worse, precision shown
+
+
+def test_strategies_table(assets: Path):
+    page = render_html(make_labelled_report(), None, assets)
+    assert "<h2>Static-shape recipes</h2>" in page
+    assert "only the input recipe differs" in page and "onnx" in page
+    table = _table(page, "strategies")
+    assert "vs reference" in table and "vs ground truth" in table
+    rows = re.findall(r"<tr.*?</tr>", table, re.S)[2:]
+    assert len(rows) == 3 and rows[0].startswith('<tr class="refrow">')  # the dynamic reference first
+    assert "(is the reference)" in rows[0] and "75.0%" in rows[0]
+    # strategy names are escaped; vs-reference cells graded absolutely, GT cells against the reference
+    assert "rec <320>" not in page and "rec &lt;320&gt;" in rows[1]
+    assert '<td class="bad">80.0%' in rows[1] and '<td class="gt-sep bad">25.0%' in rows[1]
+    assert "1/4 lines, −2 vs ref" in rows[1] and '<td class="bad">0.400</td>' in rows[1]
+    assert '<td class="good">100%' in rows[2] and '<td class="gt-sep good">75.0%' in rows[2]
+
+
+def test_strategies_without_labels(assets: Path):
+    report = make_labelled_report()
+    report["labels"] = False
+    del report["reference"]["ground_truth"]
+    for d in list(report["stages"].values()) + list(report["strategies"].values()):
+        d.pop("ground_truth", None)
+    for entry in report["per_image"].values():
+        entry.pop("ground_truth")
+        entry["reference"].pop("ground_truth")
+        for d in entry["stages"].values():
+            d.pop("ground_truth")
+    page = render_html(report, None, assets)
+    assert "Against the ground truth" not in page and "GT " not in page
+    table = _table(page, "strategies")
+    assert "vs ground truth" not in table and "refrow" not in table
+    assert len(re.findall(r"<tr.*?</tr>", table, re.S)) == 2 + 2
+
+
+def test_deployed_recipe_in_header(assets: Path):
+    page = render_html(make_labelled_report(), None, assets)
+    header = re.search(r"<header.*?</header>", page, re.S).group(0)
+    text = re.sub(r"<[^>]+>", "", header)
+    assert "det 1024×1024 letterbox (no upscaling, pad 0), rec widths 320/640/1280" in text
+    old = re.sub(r"<[^>]+>", "", re.search(r"<header.*?</header>", render_html(make_report(False), None, assets),
+                                           re.S).group(0))
+    assert "det 640×640 stretch, rec width 320" in old
+
+
+def test_per_image_ground_truth(assets: Path):
+    page = render_html(make_labelled_report(), None, assets)
+    doc = re.search(r'<details class="image" id="img-doc\.jpg" open><summary>.*?</summary>', page, re.S).group(0)
+    assert "2 ground-truth lines (reference reads 1 right)" in doc
+    assert re.search(r"onnx ✓<span class=\"gt\"[^>]*>GT 1/2</span>", doc)
+    assert re.search(r"tflite-fp16 1/2 as ref · same-input text differs<span class=\"gt\"[^>]*>GT 0/2 ↓</span>", doc)
+    assert "GT 9/10" in page  # the chip key
+    # still worst first; nothing leaks unescaped
+    assert page.index('id="img-doc.jpg"') < page.index('id="img-clean.png"')
+    assert "<b>&" not in page
+
+
+def test_old_report_has_no_new_sections(assets: Path):
+    page = render_html(make_report(failing=True), None, assets)
+    assert "Against the ground truth" not in page and "Static-shape recipes" not in page
+    assert 'class="gt"' not in page

@@ -7,7 +7,10 @@ linked relatively. Every string that came out of a model or a file name is escap
 Layout, top to bottom:
 1. verdict header (PASS/FAIL badge, models, reference vs deployed shapes, failures table);
 2. one summary row per stage for both views, cells graded green/amber/red;
-3. one section per image, worst first: the photo with reference and stage boxes, the
+3. with labels (--labels): the reference and every stage scored against the ground truth;
+4. the static-shape recipes (same weights, different input recipes) against the reference
+   and, with labels, the ground truth;
+5. one section per image, worst first: the photo with reference and stage boxes, the
    texts with character-level differences, and the heat map; images on which every
    stage matches the reference exactly are collapsed.
 """
@@ -62,6 +65,7 @@ code { font-size: 13px; background: #eef1f4; padding: 0 3px; border-radius: 3px;
         font-size: 12.5px; font-weight: 600; white-space: nowrap; }
 .chip.good { background: #dafbe1; color: #116329; } .chip.warn { background: #fff1c2; color: #7d4e00; }
 .chip.bad { background: #ffd8d3; color: #a40e26; }
+.chip.gtc { background: #e4ecf7; color: #0a3069; }
 table { border-collapse: collapse; background: #fff; }
 th, td { border: 1px solid #d0d7de; padding: 5px 10px; text-align: right; }
 th { background: #eef1f4; font-weight: 600; } th.l, td.l { text-align: left; white-space: nowrap; }
@@ -71,6 +75,10 @@ td.gate { outline: 3px solid #cf222e; outline-offset: -3px; font-weight: 700; }
 td small { display: block; color: #57606a; font-size: 11px; }
 table.failures { margin-top: 12px; } table.failures th { background: #ffd8d3; color: #82071e; }
 table.failures td { color: #a40e26; font-weight: 600; }
+tr.refrow th, tr.refrow td { background: #e4ecf7; }
+tr.refrow th { border-left: 4px solid #0969da; }
+td.gt-sep, th.gt-sep { border-left: 2px solid #8c959f; }
+.chip .gt { font-weight: 500; margin-left: 4px; padding-left: 5px; border-left: 1px solid currentColor; }
 .views { margin: 8px 0 0; padding-left: 20px; color: #424a53; max-width: 1100px; }
 .legend { color: #57606a; font-size: 12.5px; margin-top: 6px; }
 details.image { background: #fff; border: 1px solid #d0d7de; border-radius: 8px; margin: 10px 0;
@@ -185,7 +193,7 @@ def render_header(report: dict) -> str:
         f'<h1>{esc(report.get("pipeline", "?"))} parity: {summary}</h1>'
         f'<p class="meta">{chips}</p>'
         f'<p class="meta">{render_models(report)} · <b>{n_images}</b> images{esc(skipped_txt)}</p>'
-        f'<p class="meta">{render_shapes(report)}</p>'
+        f'{render_shapes(report)}'
         f'</div></header>' + render_failures(failures) + render_skipped(skipped))
 
 
@@ -201,13 +209,31 @@ def render_shapes(report: dict) -> str:
     ref_txt = f"reference <code>{esc(ref.get('stage', 'paddle'))}</code>: det resize {', '.join(parts) or '?'}"
     if ref.get("rec_height"):
         ref_txt += f"; rec height {esc(ref['rec_height'])}, min width {esc(ref.get('rec_min_width', '?'))}"
-    dep = report.get("deployed", {})
+    return (f'<p class="meta">{ref_txt}</p>'
+            f"<p class=\"meta\">deployed: {deployed_recipe(report.get('deployed') or {})}</p>")
+
+
+def deployed_recipe(dep: dict) -> str:
+    """e.g. "det 1024×1024 letterbox (no upscaling, pad 0), rec widths 320/640/1280" (HTML)."""
     hw = dep.get("det_static_hw")
-    dep_txt = (f"deployed: det static {esc(hw[0])}×{esc(hw[1])} ({esc(dep.get('det_resize', '?'))})"
-               if hw else "deployed: ?")
-    if dep.get("rec_static_width"):
-        dep_txt += f", rec static width {esc(dep['rec_static_width'])}"
-    return f"{ref_txt} &nbsp;→&nbsp; {dep_txt}"
+    if not hw:
+        det = "det ?"
+    else:
+        det = f"det <b>{esc(hw[0])}×{esc(hw[1])}</b>"
+        if dep.get("det_resize"):
+            det += f" {esc(dep['det_resize'])}"
+        notes = []
+        if "det_upscale" in dep:
+            notes.append("upscaling small images" if dep["det_upscale"] else "no upscaling")
+        if dep.get("det_pad_value") is not None and dep.get("det_resize") != "stretch":
+            notes.append(f"pad {esc(dep['det_pad_value'])}")
+        if notes:
+            det += f" ({', '.join(notes)})"
+    widths = dep.get("rec_widths") or ([dep["rec_static_width"]] if dep.get("rec_static_width") else [])
+    if not widths:
+        return det
+    label = "rec widths" if len(widths) > 1 else "rec width"
+    return f"{det}, {label} <b>{'/'.join(esc(w) for w in widths)}</b>"
 
 
 def render_failures(failures: list[dict]) -> str:
@@ -287,6 +313,138 @@ def render_views_note(report: dict) -> str:
         "tolerance; only those decide PASS/FAIL.</p>")
 
 
+# ---------------------------------------------------------------- ground truth and recipes
+
+GT_MARGINS = {"gt_line_accuracy": 0.05, "gt_cer": 0.02}  # worse than the reference by at most this: amber
+
+
+def vs_reference_grade(metric: str, value, ref_value) -> str:
+    """Ground-truth scores graded against the dynamic reference's own: green when as good or better
+    (the reference is what the user would get from Paddle), amber when slightly worse, red beyond."""
+    if value is None or ref_value is None:
+        return ""
+    worse = (value - ref_value) if metric == "gt_cer" else (ref_value - value)
+    return GOOD if worse <= 1e-9 else WARN if worse <= GT_MARGINS.get(metric, 0.05) else BAD
+
+
+def gt_count(gt: dict) -> int | None:
+    """Lines read exactly right, from a ground-truth summary."""
+    if gt.get("gt_line_accuracy") is None or gt.get("gt_lines") is None:
+        return None
+    return round(gt["gt_line_accuracy"] * gt["gt_lines"])
+
+
+def gt_accuracy_cell(gt: dict, ref_gt: dict | None, extra_cls: str = "") -> str:
+    """Line accuracy with the count of lines read right (and the difference to the reference's
+    count when `ref_gt` is given, graded against it)."""
+    value = gt.get("gt_line_accuracy")
+    cls = vs_reference_grade("gt_line_accuracy", value, (ref_gt or {}).get("gt_line_accuracy")) if ref_gt else ""
+    cls = f"{extra_cls} {cls}".strip()
+    n, n_ref = gt_count(gt), gt_count(ref_gt or {})
+    note = ""
+    if n is not None:
+        note = f"{n}/{esc(gt['gt_lines'])} lines"
+        if ref_gt is not None and n_ref is not None and n != n_ref:
+            note += f", {n - n_ref:+d} vs ref".replace("-", "−")
+    note = f"<small>{note}</small>" if note else ""
+    return f'<td class="{cls}">{esc(fmt_metric("line_exact_match", value))}{note}</td>'
+
+
+def gt_cer_cell(gt: dict, ref_gt: dict | None) -> str:
+    value = gt.get("gt_cer")
+    cls = vs_reference_grade("gt_cer", value, (ref_gt or {}).get("gt_cer")) if ref_gt else ""
+    return f'<td class="{cls}">{esc(fmt_metric("cer", value))}</td>'
+
+
+def render_ground_truth(report: dict) -> str:
+    ref_gt = (report.get("reference") or {}).get("ground_truth")
+    stages = {s: d["ground_truth"] for s, d in (report.get("stages") or {}).items() if d.get("ground_truth")}
+    if not report.get("labels") and not ref_gt and not stages:
+        return ""
+    head = ('<tr><th class="l">pipeline</th>'
+            '<th title="share of ground-truth lines with a detected box at IoU ≥ 0.5">det recall</th>'
+            '<th title="share of detected boxes that match a ground-truth line">det precision</th>'
+            '<th title="share of ground-truth lines whose matched box reads exactly the labelled text">'
+            'line accuracy</th>'
+            '<th title="character error rate over all ground-truth lines (lower is better)">CER</th>'
+            '<th title="ground-truth lines">lines</th></tr>')
+
+    def row(name_html: str, gt: dict, against: dict | None, tr: str = "<tr>") -> str:
+        return (f'{tr}<th class="l">{name_html}</th>'
+                f'<td>{esc(fmt_metric("det_recall", gt.get("gt_det_recall")))}</td>'
+                f'<td>{esc(fmt_metric("det_precision", gt.get("gt_det_precision")))}</td>'
+                + gt_accuracy_cell(gt, against) + gt_cer_cell(gt, against)
+                + f'<td>{esc(gt.get("gt_lines", "–"))}</td></tr>')
+
+    rows = []
+    if ref_gt:
+        rows.append(row(reference_name(report), ref_gt, None, '<tr class="refrow">'))
+    rows += [row(esc(s), gt, ref_gt) for s, gt in stages.items()]
+    if not rows:
+        return ('<h2>Against the ground truth</h2><p class="legend">Labels were given but no stage was scored '
+                "against them.</p>")
+    legend = ('<p class="legend">What each pipeline reads on the labelled photos. The reference row is the '
+              "dynamic-shape Paddle pipeline: the best a conversion can be expected to match. Line accuracy and "
+              'CER: <span class="chip good">green</span> as good as the reference or better · '
+              f'<span class="chip warn">amber</span> worse by at most {GT_MARGINS["gt_line_accuracy"] * 100:g} '
+              f'points (CER by {GT_MARGINS["gt_cer"]:g}) · <span class="chip bad">red</span> worse.</p>')
+    return ('<h2>Against the ground truth</h2><table class="summary gt">' + head + "".join(rows) + "</table>"
+            + legend)
+
+
+def reference_name(report: dict) -> str:
+    ref = (report.get("reference") or {}).get("stage", "paddle")
+    return f'{esc(ref)} <span class="tag">reference, dynamic shapes</span>'
+
+
+def strategies_weights(report: dict) -> str:
+    return "onnx-raw" if "onnx-raw" in (report.get("targets") or []) else "the Paddle reference's"
+
+
+def render_strategies(report: dict) -> str:
+    strategies = report.get("strategies") or {}
+    if not strategies:
+        return ""
+    ref = report.get("reference") or {}
+    ref_gt = ref.get("ground_truth")
+    with_gt = bool(ref_gt) or any(v.get("ground_truth") for v in strategies.values())
+    head1 = ('<tr><th class="l" rowspan="2">recipe</th><th colspan="3">vs reference</th>'
+             + ('<th colspan="2" class="gt-sep">vs ground truth</th>' if with_gt else "") + "</tr>")
+    head2 = ('<tr><th title="text boxes matched one-to-one to the reference\'s at IoU ≥ 0.5">det F1</th>'
+             '<th title="share of reference lines whose matched box reads the same text">line exact</th>'
+             '<th title="character error rate over all reference lines (lower is better)">CER</th>'
+             + ('<th class="gt-sep" title="share of ground-truth lines read exactly right">line accuracy</th>'
+                '<th title="character error rate over all ground-truth lines">CER</th>' if with_gt else "")
+             + "</tr>")
+    rows = []
+    if ref_gt:
+        rows.append(f'<tr class="refrow"><th class="l">{reference_name(report)}</th>'
+                    '<td colspan="3" class="l"><small>(is the reference)</small></td>'
+                    + gt_accuracy_cell(ref_gt, None, "gt-sep") + gt_cer_cell(ref_gt, None) + "</tr>")
+    for name, data in strategies.items():
+        vs = data.get("vs_reference") or {}
+        cells = "".join(
+            f'<td class="{grade(m, vs.get(m))}">{esc(fmt_metric(m, vs.get(m)))}'
+            + (f"<small>{esc(vs['ref_lines'])} ref → {esc(vs.get('cand_lines', '?'))} lines</small>"
+               if m == "line_exact_match" and "ref_lines" in vs else "") + "</td>"
+            for m in ("det_f1", "line_exact_match", "cer"))
+        if with_gt:
+            gt = data.get("ground_truth")
+            if gt:
+                cells += gt_accuracy_cell(gt, ref_gt, "gt-sep") + gt_cer_cell(gt, ref_gt)
+            else:
+                cells += '<td class="gt-sep">–</td><td>–</td>'
+        rows.append(f'<tr><th class="l">{esc(name)}</th>{cells}</tr>')
+    note = (f'<p class="legend">Same weights ({esc(strategies_weights(report))}, dynamic shapes) in every row; only '
+            "the input recipe differs (how the photo is resized to the static det shape, and which rec crop "
+            "widths exist), so each row shows what that recipe alone costs against the dynamic reference"
+            + (" and against the labels" if with_gt else "") + ". Colours: vs reference as in the stage table"
+            + ("; vs ground truth against the reference's own score, as in the table above" if with_gt else "")
+            + ".</p>")
+    return ('<h2>Static-shape recipes</h2>' + note + '<table class="summary strategies">' + head1 + head2
+            + "".join(rows) + "</table>")
+
+
 # ---------------------------------------------------------------- per image
 
 def image_problem_key(name: str, entry: dict) -> tuple:
@@ -315,10 +473,19 @@ def render_images(report: dict, images_dir: Path | None, assets_dir: Path) -> st
     order = sorted(per_image, key=lambda n: image_problem_key(n, per_image[n]))
     n_exact = sum(image_exact(per_image[n]) for n in order)
     parts = [f"<h2>Images, worst first</h2><p class=\"legend\">{len(order) - n_exact} with differences (open), "
-             f"{n_exact} where every stage matches the reference exactly (collapsed).</p>", render_box_key()]
+             f"{n_exact} where every stage matches the reference exactly (collapsed).</p>",
+             render_chip_key(report), render_box_key()]
     for i, name in enumerate(order):
         parts.append(render_image(i, name, per_image[name], images_dir, assets_dir))
     return "".join(parts)
+
+
+def render_chip_key(report: dict) -> str:
+    labelled = report.get("labels") or any("ground_truth" in e for e in report.get("per_image", {}).values())
+    gt = (' · <b>GT 9/10</b>: 9 of the 10 ground-truth lines read exactly as labelled; ↑/↓ more/fewer than '
+          "the reference on that image") if labelled else ""
+    return ('<p class="legend">Chips: <b>✓</b> every line, box and same-input crop as the reference · '
+            f"<b>7/9 as ref</b>: 7 of the reference's 9 lines read the same{gt}.</p>")
 
 
 def render_box_key() -> str:
@@ -336,11 +503,19 @@ def render_image(index: int, name: str, entry: dict, images_dir: Path | None, as
     photo = photo_data_uri(images_dir, name) if images_dir is not None else None
     photo_class = f"ph{index}"
     style = f"<style>.{photo_class}{{background-image:url({photo})}}</style>" if photo else ""
-    ref_lines = (entry.get("reference") or {}).get("lines") or []
-    chips = "".join(stage_chip(s, d) for s, d in entry.get("stages", {}).items())
+    reference = entry.get("reference") or {}
+    ref_lines = reference.get("lines") or []
+    ref_gt = reference.get("ground_truth")
+    chips = "".join(stage_chip(s, d, ref_gt) for s, d in entry.get("stages", {}).items())
+    gt_txt = ""
+    if "ground_truth" in entry or ref_gt:
+        n_gt = len(entry.get("ground_truth") or []) if "ground_truth" in entry else ref_gt.get("ref_lines", 0)
+        gt_txt = f' · {n_gt} ground-truth line{"s" if n_gt != 1 else ""}'
+        if ref_gt and n_gt:
+            gt_txt += f' (reference reads {esc(ref_gt.get("exact_lines", 0))} right)'
     summary = (f'<summary><span class="name">{esc(name)}</span><span class="dim">{esc(hw[1])}×{esc(hw[0])} px · '
-               f'{len(ref_lines)} reference line{"s" if len(ref_lines) != 1 else ""}</span>{chips}</summary>')
-    panels = [render_reference_panel(ref_lines, hw, photo_class if photo else None)]
+               f'{len(ref_lines)} reference line{"s" if len(ref_lines) != 1 else ""}{gt_txt}</span>{chips}</summary>')
+    panels = [render_reference_panel(ref_lines, hw, photo_class if photo else None, ref_gt)]
     for stage, data in entry.get("stages", {}).items():
         panels.append(render_stage_panel(stage, data, ref_lines, hw, photo_class if photo else None, assets_dir))
     wide = " wide" if hw[0] and hw[1] / hw[0] >= WIDE_ASPECT else ""
@@ -352,18 +527,36 @@ def anchor(name: str) -> str:
     return "img-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def stage_chip(stage: str, data: dict) -> str:
+def gt_chip_part(gt: dict | None, ref_gt: dict | None) -> str:
+    """ "GT 9/10" (ground-truth lines read right), with ↑/↓ where the reference read more/fewer."""
+    if not gt:
+        return ""
+    n, exact = gt.get("ref_lines", 0), gt.get("exact_lines", 0)
+    if not n:
+        return (f'<span class="gt" title="no ground-truth lines; {esc(gt.get("cand_lines", 0))} lines read">'
+                f'GT –</span>')
+    arrow, tip = "", f"{exact} of {n} ground-truth lines read exactly right"
+    if ref_gt and ref_gt.get("ref_lines") == n and ref_gt.get("exact_lines") is not None:
+        diff = exact - ref_gt["exact_lines"]
+        if diff:
+            arrow = " ↑" if diff > 0 else " ↓"
+            tip += f"; the reference reads {ref_gt['exact_lines']}"
+    return f'<span class="gt" title="{esc(tip)}">GT {esc(exact)}/{esc(n)}{arrow}</span>'
+
+
+def stage_chip(stage: str, data: dict, ref_gt: dict | None = None) -> str:
     p = data.get("pipeline") or {}
+    gt = gt_chip_part(data.get("ground_truth"), ref_gt)
     if stage_exact(data):
-        return f'<span class="chip good">{esc(stage)} ✓</span>'
+        return f'<span class="chip good">{esc(stage)} ✓{gt}</span>'
     n_ref = p.get("ref_lines", 0)
-    text = (f"{p.get('exact_lines', 0)}/{n_ref} lines" if n_ref else f"{p.get('cand_lines', 0)} extra lines")
+    text = (f"{p.get('exact_lines', 0)}/{n_ref} as ref" if n_ref else f"{p.get('cand_lines', 0)} extra lines")
     if (data.get("same_input") or {}).get("texts"):
         text += " · same-input text differs"
     cls = grade("line_exact_match", p.get("line_exact_match", 1.0)) if n_ref else BAD
     if cls == GOOD:  # lines all read right but something else differs (boxes, same-input text)
         cls = WARN
-    return f'<span class="chip {cls}">{esc(stage)} {esc(text)}</span>'
+    return f'<span class="chip {cls}">{esc(stage)} {esc(text)}{gt}</span>'
 
 
 def photo_data_uri(images_dir: Path, name: str, max_side: int = PHOTO_MAX_SIDE) -> str | None:
@@ -400,12 +593,14 @@ def polygon(box, cls: str, title: str) -> str:
     return f'<polygon class="{cls}" points="{points}"><title>{esc(title)}</title></polygon>'
 
 
-def render_reference_panel(ref_lines: list[dict], hw: list, photo_class: str | None) -> str:
+def render_reference_panel(ref_lines: list[dict], hw: list, photo_class: str | None,
+                           ref_gt: dict | None = None) -> str:
     polys = [polygon(l["box"], "ref", l.get("text", "")) for l in ref_lines]
     items = "".join(f'<li><span class="t">{esc(l.get("text", ""))}</span></li>' for l in ref_lines)
     lines = f'<ol class="lines">{items}</ol>' if ref_lines else '<p class="ok">no text detected</p>'
     head = (f'<h3><span>reference</span><span class="tag">paddle</span></h3>'
-            f'<div class="stats">{len(ref_lines)} line{"s" if len(ref_lines) != 1 else ""}</div>')
+            f'<div class="stats">{len(ref_lines)} line{"s" if len(ref_lines) != 1 else ""}'
+            f'{gt_stats_chip(ref_gt)}</div>')
     return panel("panel ref", head, render_photo(hw, polys, photo_class), lines, "")
 
 
@@ -449,7 +644,15 @@ def render_stage_stats(data: dict) -> str:
         if metric in p:
             value = p[metric]
             parts.append(f'<span class="chip {grade(metric, value)}">{label} {esc(fmt_metric(metric, value))}</span>')
-    return f'<div class="stats">{"".join(parts)}</div>'
+    return f'<div class="stats">{"".join(parts)}{gt_stats_chip(data.get("ground_truth"))}</div>'
+
+
+def gt_stats_chip(gt: dict | None) -> str:
+    """Lines read exactly as labelled, as a neutral chip (graded only in the tables)."""
+    if not gt or not gt.get("ref_lines"):
+        return ""
+    return (f' <span class="chip gtc" title="ground-truth lines read exactly right">GT '
+            f'{esc(gt.get("exact_lines", 0))}/{esc(gt["ref_lines"])}</span>')
 
 
 def render_stage_lines(data: dict, ref_lines: list[dict], cand_lines: list[dict]) -> str:
@@ -528,5 +731,6 @@ def render_html(report: dict, images_dir: Path | None, assets_dir: Path) -> str:
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body><main>"
-        + render_header(report) + render_summary(report) + render_images(report, images_dir, Path(assets_dir))
+        + render_header(report) + render_summary(report) + render_ground_truth(report)
+        + render_strategies(report) + render_images(report, images_dir, Path(assets_dir))
         + "</main></body></html>\n")

@@ -1,0 +1,79 @@
+"""Issue: static shapes without losing text. On the project's labelled set, the default
+deployable artifacts, fed as their manifests declare, read at least as well as the
+dynamic-shape Paddle reference (slow: 40 rendered pages, one parity run)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import FIGURES
+from ppocr_convert.goldens import list_images
+from ppocr_convert.model_params import det_params, rec_params
+from ppocr_convert.parity.harness import build_stage_models, run_parity
+from ppocr_convert.parity.labels import load_labels
+from ppocr_convert.parity.pipelines import load_pipeline
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def evalset(tmp_path_factory):
+    from ppocr_convert.evalset.fonts import find_fonts
+    from ppocr_convert.evalset.generate import generate
+    try:
+        find_fonts()
+    except Exception as e:  # the fonts come from a Debian package .ci/run installs
+        pytest.skip(str(e))
+    return generate(tmp_path_factory.mktemp("evalset") / "set", n_images=40, seed=0).parent
+
+
+@pytest.fixture(scope="module")
+def fp16_on_evalset(evalset, tmp_path_factory, session_cache):
+    pipe = load_pipeline("PP-OCRv5_mobile")
+    work = tmp_path_factory.mktemp("evalset-parity")
+    models, _ = build_stage_models(pipe, ["tflite-fp16"], work, session_cache, lambda s, m: None)
+    run = run_parity(pipe, list_images(evalset), ["tflite-fp16"], work, stage_models=models,
+                     labels=load_labels(evalset / "labels.json"))
+    report = run.report
+    FIGURES["evalset PP-OCRv5_mobile (ground truth)"] = {
+        "paddle dynamic": report["reference"]["ground_truth"],
+        "tflite-fp16 deployed": report["stages"]["tflite-fp16"]["ground_truth"],
+        **{name: s.get("ground_truth") for name, s in report["strategies"].items()},
+    }
+    return report
+
+
+def test_fp16_static_recipe_reads_as_well_as_the_dynamic_reference(fp16_on_evalset):
+    ref = fp16_on_evalset["reference"]["ground_truth"]
+    fp16 = fp16_on_evalset["stages"]["tflite-fp16"]["ground_truth"]
+    assert ref["gt_lines"] > 400
+    assert fp16["gt_line_accuracy"] >= ref["gt_line_accuracy"], (fp16, ref)
+    assert fp16["gt_cer"] <= ref["gt_cer"], (fp16, ref)
+
+
+def test_plain_recipe_is_reported_and_worse(fp16_on_evalset):
+    strategies = fp16_on_evalset["strategies"]
+    plain = strategies["plain: 640x640 stretch + rec 320"]["ground_truth"]
+    deployed = next(s for n, s in strategies.items() if n.startswith("deployed:"))["ground_truth"]
+    assert plain["gt_line_accuracy"] + 0.05 < deployed["gt_line_accuracy"]
+
+
+def test_manifests_declare_the_recipe_the_harness_used(converted):
+    """An app team reproduces the feed from manifest.json alone: check it says what the
+    harness did (det canvas/resize/pad/upscale/normalisation, rec height and widths)."""
+    det = converted("PP-OCRv5_mobile_det")["manifests"]["tflite-fp16"]["deploy"]
+    rec = converted("PP-OCRv5_mobile_rec")["manifests"]["tflite-fp16"]["deploy"]
+    pipe = load_pipeline("PP-OCRv5_mobile")
+    dp = det_params(pipe.det_config, static_hw=tuple(pipe.det_config.shape[2:]))
+    assert det["input_layout"] == "NHWC" and det["channel_order"] == "BGR"
+    assert det["resize"] == dp.resize_mode == "letterbox"
+    assert tuple(det["canvas_hw"]) == dp.static_hw
+    assert det["pad_value"] == dp.pad_value and det["upscale_small_images"] == dp.upscale
+    assert det["normalize"]["mean"] == list(dp.mean) and det["normalize"]["std"] == list(dp.std)
+    rp = rec_params(pipe.rec_config)
+    widths = json.loads(json.dumps(pipe.rec_config.raw["widths"]))
+    assert rec["height"] == rp.height and rec["widths"] == sorted(widths)
+    buckets = converted("PP-OCRv5_mobile_rec")["manifests"]["tflite-fp16"]["buckets"]
+    assert [b["width"] for b in buckets] == sorted(widths)
+    assert all(b["inputs"][0]["shape"] == [1, rp.height, b["width"], 3] for b in buckets)
