@@ -1,6 +1,6 @@
 import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import helper
 
 from passes._testing import make_model, op_types, run as run_ort
 from passes.concat_rank_fix import ConcatRankFix

@@ -148,7 +148,7 @@ def import_tensorflow():
     loaded first, Paddle Inference's predictor segfaults in the same process
     (paddlepaddle 3.0.0 + tensorflow 2.21), and one process may need both."""
     try:
-        import paddle  # noqa: F401
+        import paddle  # noqa: F401  (import order is the point)
     except ImportError:
         pass
     import tensorflow as tf

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from .parity.report import write_report
 from .parity.report_html import render_html
 from .reference import reference_dir
 from .sources import cache_root, resolve, sha256_file
-from .stage_cache import StageCache, cache_key
+from .stage_cache import StageCache, cache_key, replace_dir
 
 DEFAULT_TARGETS = ["onnx", "tflite-fp32", "tflite-fp16"]
 # bump when the harness's results change for the same inputs (invalidates cached parity)
@@ -136,23 +135,13 @@ def release(out_dir: Path, images_dir: Path, models: list[str] | None = None, ta
                 f"parity gate failed: {len(failures)} check(s), first {first['pipeline']} {first['stage']} "
                 f"{first['view']} {first['metric']}={first['value']} (limit {first['limit']})",
                 hint="nothing was published; see the parity reports, fix or loosen configs/pipelines/*.toml")
-        _swap_in(staging, out_dir)
+        replace_dir(staging, out_dir)
     except BaseException as e:
         shutil.rmtree(staging, ignore_errors=True)
         if isinstance(e, ParityError):
             e.failures = failures  # type: ignore[attr-defined]
         raise
     return ReleaseResult(out_dir, manifest, skipped)
-
-
-def _swap_in(staging: Path, out_dir: Path) -> None:
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.old-"))
-        os.replace(out_dir, old / "previous")
-        os.replace(staging, out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, out_dir)
 
 
 def release_manifest(convs: dict[str, ConversionResult], targets: list[str], parity: dict[str, dict],

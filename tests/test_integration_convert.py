@@ -17,7 +17,6 @@ REC_LINE_IMAGES = ["en_rec.jpg", "text_rec.jpg", "short.png", "el_rec.jpg", "che
 
 
 def det_inputs(config, images, limit=8):
-    import cv2
     from ppocr_convert.model_params import det_params
     from ppocr_convert.ocr.det import preprocess
     from ppocr_convert.ocr.pipeline import load_image

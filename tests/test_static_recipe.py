@@ -1,7 +1,6 @@
 """The static-shape recipe: letterboxed det input and rec width buckets (fast, synthetic)."""
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import pytest

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from .. import model_params
-from ..config import TARGETS, ModelConfig, load_model_config
+from ..config import TARGETS, ModelConfig
 from ..convert import ConvertOptions, convert
 from ..errors import ConfigError, ParityError
 from ..ocr import OCRPipeline, load_image

@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..config import ModelConfig, configs_dir, load_model_config, model_names
 from ..errors import UnknownModelError

@@ -4,13 +4,13 @@ dir and renamed into place, so a failed run never leaves half a report."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ..stage_cache import replace_dir
 from .harness import ParityRun
 
 
@@ -41,13 +41,7 @@ def write_report(run: ParityRun, out_dir: Path, images_dir: Path | None) -> Path
         (tmp / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
         from .report_html import render_html
         (tmp / "report.html").write_text(render_html(report, images_dir, assets), encoding="utf-8")
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.old-"))
-            os.replace(out_dir, old / "x")
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
