@@ -81,6 +81,8 @@ def convert(
     debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
 ):
     """Convert MODEL to the requested targets."""
+    if verbose:
+        os.environ["PPOCR_CONVERT_VERBOSE"] = "1"  # let native libraries talk too
     from .config import TARGETS, load_model_config, parse_shape
     from .convert import ConvertOptions
     from .convert import convert as run_convert

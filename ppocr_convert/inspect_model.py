@@ -151,7 +151,9 @@ def import_tensorflow():
         import paddle  # noqa: F401  (import order is the point)
     except ImportError:
         pass
-    import tensorflow as tf
+    from .quiet import native_stderr_silenced
+    with native_stderr_silenced():  # absl start-up lines (oneDNN, CUDA stubs)
+        import tensorflow as tf
     return tf
 
 
@@ -163,7 +165,8 @@ def tflite_gpu_compatibility(path: Path) -> tuple[list[GpuIssue], str]:
     (works without a GPU) and turn its text into per-op issues."""
     tf = import_tensorflow()
     buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
+    from .quiet import native_stderr_silenced
+    with contextlib.redirect_stdout(buf), native_stderr_silenced():
         tf.lite.experimental.Analyzer.analyze(model_path=str(path), gpu_compatibility=True)
     text = buf.getvalue()
     issues: list[GpuIssue] = []

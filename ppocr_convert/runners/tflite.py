@@ -36,8 +36,10 @@ class TFLiteRunner(Runner):
     def __init__(self, path: Path | str, stage: str = "tflite-fp32", threads: int | None = None):
         self.path = Path(path)
         self.stage = stage
-        self._interp = _interpreter_class()(model_path=str(self.path), num_threads=threads)
-        self._interp.allocate_tensors()
+        from ..quiet import native_stderr_silenced
+        with native_stderr_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate"
+            self._interp = _interpreter_class()(model_path=str(self.path), num_threads=threads)
+            self._interp.allocate_tensors()
         inputs = self._interp.get_input_details()
         if len(inputs) != 1:
             raise ValueError(f"{self.path}: expected 1 input, model has {len(inputs)}")
