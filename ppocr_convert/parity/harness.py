@@ -168,7 +168,7 @@ def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], wor
         raise ParityError(f"none of the {len(images)} images could be scored; first: {skipped[0]['reason']}",
                           hint="pass a directory of readable photos (.jpg/.png)")
     summary = {s: summarise_stage(s, per_image) for s in targets}
-    failures = check_tolerances(pipe, summary)
+    failures = check_tolerances(pipe, summary) + crashed_images(skipped)
     report = {
         "pipeline": pipe.name,
         "models": {"det": det_cfg.name, "rec": rec_cfg.name},
@@ -189,7 +189,7 @@ def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], wor
         "targets": targets,
         "images": list(per_image),
         "skipped_images": skipped,
-        "stages": {s: {**summary[s], "verdict": "fail" if any(f["stage"] == s for f in failures) else "pass"}
+        "stages": {s: {**summary[s], "verdict": "fail" if any(f["stage"] in (s, "all") for f in failures) else "pass"}
                    for s in targets},
         "failures": failures,
         "per_image": per_image,
@@ -274,6 +274,16 @@ def summarise_stage(stage: str, per_image: dict) -> dict:
     if entries and all("ground_truth" in e for e in entries):
         out["ground_truth"] = ground_truth_summary([e["ground_truth"] for e in entries])
     return out
+
+
+def crashed_images(skipped: list[dict]) -> list[dict]:
+    """An image the pipeline crashed on (not one it refused to read) is a bug in a stage or
+    the harness: the gate must not pass on the images that happened to work."""
+    crashed = [s for s in skipped if "processing failed" in s["reason"]]
+    if not crashed:
+        return []
+    return [{"stage": "all", "view": "run", "metric": "images_crashed", "value": len(crashed), "limit": 0,
+             "first": crashed[0]["reason"][:300]}]
 
 
 def check_tolerances(pipe: PipelineConfig, summary: dict) -> list[dict]:
