@@ -65,15 +65,18 @@ def test_reference_matches_goldens(v5):
 
 def test_harness_catches_perturbed_weights(v5, tmp_path, images):
     pipe, models, _ = v5
-    model = onnx.load(str(models["onnx"].rec))
-    rng = np.random.default_rng(0)
-    for init in model.graph.initializer:  # perturb every big float weight by 20 % noise
-        w = numpy_helper.to_array(init)
-        if w.dtype == np.float32 and w.size > 1000:
-            init.CopyFrom(numpy_helper.from_array(w * (1 + 0.2 * rng.standard_normal(w.shape).astype(np.float32)),
-                                                  init.name))
-    broken = tmp_path / "broken_rec.onnx"
-    onnx.save(model, str(broken))
+    rec_files = models["onnx"].rec if isinstance(models["onnx"].rec, list) else [models["onnx"].rec]
+    broken = []
+    for path in rec_files:  # every width bucket gets the same damage
+        model = onnx.load(str(path))
+        rng = np.random.default_rng(0)
+        for init in model.graph.initializer:  # perturb every big float weight by 20 % noise
+            w = numpy_helper.to_array(init)
+            if w.dtype == np.float32 and w.size > 1000:
+                noise = 1 + 0.2 * rng.standard_normal(w.shape).astype(np.float32)
+                init.CopyFrom(numpy_helper.from_array(w * noise, init.name))
+        broken.append(tmp_path / f"broken_{path.name}")
+        onnx.save(model, str(broken[-1]))
     subset = [p for p in images if p.name in ("en.jpg", "ch_en_num.jpg", "japan.jpg")]
     run = run_parity(pipe, subset, ["onnx"], tmp_path,
                      stage_models={"paddle": models["paddle"], "onnx": StageModels("onnx", models["onnx"].det, broken)})
