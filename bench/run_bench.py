@@ -15,7 +15,7 @@ What it measures (PP-OCRv5 mobile det and rec):
    onnx2tf child's peak comes from `toolrun.run_tool` on both sides. `--conv-reps` runs
    (default 3), medians reported; artifacts are checked to be byte-identical across runs.
 2. artifact speed: median/p90 latency per artifact and thread count on a fixed-shape
-   input (det 1x3x640x640, rec 1x3x48x320), every artifact through
+   input (the configs' deployable shapes: det 1x3x1024x1024 letterboxed, rec 1x3x48x320), every artifact through
    `ppocr_convert.runners.open_runner` (NCHW float32 in). All artifacts of one model are
    measured in interleaved rounds (random order per round) so machine drift hits them
    alike, and every switch of engine first waits until ONNX Runtime's spinning worker
@@ -327,6 +327,11 @@ def bench_conversion(work: Path, reps: int) -> tuple[dict, dict]:
     return out, paths
 
 
+def stage_seconds(run: dict, stage: str) -> float:
+    """Seconds of a stage, summed over rec width buckets ("onnx[w320]", "onnx[w640]", ...)."""
+    return sum(s["seconds"] for s in run["stages"] if s["stage"] == stage or s["stage"].startswith(stage + "["))
+
+
 def _med(values):
     values = [v for v in values if v is not None]
     return float(np.median(values)) if values else None
@@ -340,7 +345,16 @@ def conversion_rows(conv: dict) -> list[dict]:
         runs = c["runs"]
 
         def stage(which, st, field):
-            return _med([next(s for s in r[which]["stages"] if s["stage"] == st)[field] for r in runs])
+            # rec builds one onnx/tflite stage per width bucket ("onnx[w320]", ...): seconds add
+            # up, memory peaks do not
+            def one(run):
+                vals = [s[field] for s in run[which]["stages"]
+                        if s["stage"] == st or s["stage"].startswith(st + "[")]
+                vals = [v for v in vals if v is not None]
+                if not vals:
+                    return None
+                return max(vals) if "rss" in field else sum(vals)
+            return _med([one(r) for r in runs])
 
         def phase(which, kind, ph):
             return _med([r[which][kind].get(ph) for r in runs])
@@ -379,9 +393,9 @@ def conversion_rows(conv: dict) -> list[dict]:
                      "plain_rss": _med([max(r["plain"]["onnx"]["process"]["peak_rss_mb"], r["plain"]["onnx2tf"]["peak_rss_mb"])
                                         for r in runs])})
         # min..max of the key timings, to judge noise
-        rows[-4]["ours_range"] = _range([next(s for s in r["ours_cold"]["stages"] if s["stage"] == "onnx")["seconds"] for r in runs])
+        rows[-4]["ours_range"] = _range([stage_seconds(r["ours_cold"], "onnx") for r in runs])
         rows[-4]["plain_range"] = _range([r["plain"]["onnx"]["seconds"] for r in runs])
-        rows[-3]["ours_range"] = _range([next(s for s in r["ours_cold"]["stages"] if s["stage"] == "tflite")["seconds"] for r in runs])
+        rows[-3]["ours_range"] = _range([stage_seconds(r["ours_cold"], "tflite") for r in runs])
         rows[-3]["plain_range"] = _range([r["plain"]["onnx2tf"]["seconds"] for r in runs])
     for r in rows:
         r["time_ratio"] = _ratio(r["ours_s"], r["plain_s"])
@@ -401,7 +415,7 @@ def pass_seconds(conv: dict) -> dict:
         names = list(runs[0]["ours_cold"]["pass_seconds"])
         med = {n: _med([r["ours_cold"]["pass_seconds"].get(n) for r in runs]) for n in names}
         med["(load, save, ORT load check)"] = _med([
-            next(s for s in r["ours_cold"]["stages"] if s["stage"] == "onnx")["seconds"]
+            stage_seconds(r["ours_cold"], "onnx")
             - sum(v or 0 for v in r["ours_cold"]["pass_seconds"].values()) for r in runs])
         out[key] = med
     return out
@@ -470,7 +484,11 @@ def settle(max_s: float = 0.3, window_s: float = 0.02) -> float:
 def bench_latency(paths: dict, threads: list[int], reps: int, warmup: int, rounds: int) -> list[dict]:
     from ppocr_convert.runners import open_runner
 
-    shapes = {"det": (1, 3, 640, 640), "rec": (1, 3, 48, 320)}
+    from ppocr_convert.config import load_model_config
+
+    # the shape the artifacts were built for: the config's deployable shape (rec: its
+    # narrowest width bucket, the file the manifest names first)
+    shapes = {key: tuple(load_model_config(name).shape) for key, name in MODELS.items()}
     rng = np.random.default_rng(0)
     rows = []
     for key in MODELS:
@@ -869,7 +887,8 @@ def render(res: dict) -> str:
             "(ours: the `convert()` process; plain: the larger of its two steps). Ours' onnx stage includes "
             "onnxsim's ORT check and an ORT load check; publish = inspect (TensorFlow analyzer), sha256, manifest.", ""]
 
-    out += ["### 2a. Artifact latency (fixed input: det 1x3x640x640, rec 1x3x48x320; ms)", ""]
+    shapes = {r["model"]: "x".join(map(str, r["shape"])) for r in res.get("latency", []) if "shape" in r}
+    out += [f"### 2a. Artifact latency (fixed input: det {shapes.get('det', '?')}, rec {shapes.get('rec', '?')}; ms)", ""]
     lat = res["latency"]
     by = {(r["model"], r["threads"], r["artifact"]): r for r in lat}
     rows = []
@@ -898,7 +917,7 @@ def render(res: dict) -> str:
                       for r in lat if r["artifact"] == "tflite-fp32"]))
 
     out += ["", f"### 2b. End-to-end OCR (det + rec, {res['pipeline'][0]['threads'] if res['pipeline'] else '?'} "
-            "threads, real photos; onnx-raw runs det at PaddleOCR's dynamic size, static ones at 640x640)", ""]
+            "threads, real photos; onnx-raw runs det at PaddleOCR's dynamic size, static ones at their static shapes)", ""]
     out.append(table(["runner", "images", "images/s", "median ms/image", "det infer s", "rec infer s", "lines",
                       "throughput ours/plain"],
                      [[f"{r['runner']} ({r['engine']})", r["images"], _f(r["images_per_s"]),
