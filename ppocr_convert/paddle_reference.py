@@ -282,19 +282,9 @@ def _run_worker(args: list[str], log_path: Path, what: str, timeout: float = 180
     if result and not result.get("ok"):
         raise RebuildError(f"{what} failed: {result.get('error', 'unknown error')}", log_path)
     if proc.returncode != 0 or not result:
-        raise RebuildError(f"{what} failed (exit {proc.returncode}): {_last_error_line(log_path)}", log_path)
+        from ppocr_convert.toolrun import last_error_line  # absolute: this file also runs as a script
+        raise RebuildError(f"{what} failed (exit {proc.returncode}): {last_error_line(log_path)}", log_path)
     return result
-
-
-def _last_error_line(log_path: Path) -> str:
-    try:
-        lines = [l.strip() for l in log_path.read_text(errors="replace").splitlines() if l.strip()]
-    except OSError:
-        return "no log"
-    for line in reversed(lines):
-        if any(k in line.lower() for k in ("error", "exception", "failed", "not supported")):
-            return line[:300]
-    return lines[-1][:300] if lines else "no output"
 
 
 def rebuild_paddle_from_onnx(onnx_path: Path, out_dir: Path, input_shape_hint: list | None = None,

@@ -70,7 +70,7 @@ def run_tool(tool: str, argv: list[str], log_path: Path, cwd: Path | None = None
             raise
     run = ToolRun(tool, argv, time.perf_counter() - start, peak / 2**20, log_path, child.returncode)
     if child.returncode != 0:
-        last = _last_error_line(log_path)
+        last = last_error_line(log_path)
         raise ToolError(f"{tool} failed (exit {child.returncode}): {last}",
                         hint=hint or f"see the full log: {log_path}", log_path=str(log_path))
     return run
@@ -135,13 +135,14 @@ def install_signal_handlers() -> None:
         signal.signal(sig, _on_signal)
 
 
-def _last_error_line(log_path: Path) -> str:
+def last_error_line(log_path: Path) -> str:
+    """The line of a tool's log most likely to say what went wrong (for a one-line error)."""
     try:
         lines = [l.strip() for l in log_path.read_text(errors="replace").splitlines() if l.strip()]
     except OSError:
         return "no log"
     for line in reversed(lines):
         low = line.lower()
-        if any(k in low for k in ("error", "exception", "failed", "must")):
+        if any(k in low for k in ("error", "exception", "failed", "must", "not supported")):
             return line[:300]
     return lines[-1][:300] if lines else "no output"
