@@ -22,7 +22,7 @@ LANGS = ("zh", "zh_tw", "ja", "en")
 class Line:
     text: str
     lang: str  # zh | zh_tw | ja | en
-    role: str = "body"  # title | body | small
+    role: str = "body"  # title | body | small | para (cut to the column's width)
 
 
 @lru_cache(maxsize=None)
@@ -185,13 +185,18 @@ def page_lines(rng: np.random.Generator, theme: str, n: int) -> list:
         used.add(text)
         return text
 
+    # share of paragraph lines: running text cut at the column's width (the long lines of
+    # documents, articles and screenshots)
+    para_share = {"document": 0.6, "notice": 0.2, "japanese": 0.25, "mixed": 0.15, "traditional": 0.15}.get(theme, 0)
     out: list = [Line(fresh(lang), lang, "title")]
     while len(out) < n:
         r = rng.random()
         cur = lang
         if theme == "mixed":
             cur = _pick(rng, ("zh", "zh", "en", "en", "ja", "zh_tw"))
-        if theme in ("menu", "receipt") and r < 0.55:
+        if rng.random() < para_share:
+            out.append(Line(long_line(rng, cur, 60 if cur != "en" else 130), cur, "para"))
+        elif theme in ("menu", "receipt") and r < 0.55:
             name, cost = item(rng, cur)
             if rng.random() < 0.6:
                 out.append((Line(name, cur), Line(cost, "en")))
