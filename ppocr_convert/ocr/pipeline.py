@@ -140,15 +140,9 @@ class OCRPipeline:
     def classify(self, crops: list[np.ndarray]) -> tuple[list[np.ndarray], list[tuple[str, float]], float]:
         """Orientation per crop; returns crops with confident '180' ones rotated."""
         params = self.cls_params
-        results: list[tuple[str, float]] = [("0", 0.0)] * len(crops)
-        infer = 0.0
-        for idx_batch in _aspect_batches(crops, params.batch_size):
-            x = cls_ops.preprocess_batch([crops[i] for i in idx_batch], params)
-            t = time.perf_counter()
-            probs = _run_padded(self.cls, x, self.cls.input_spec.shape[0])
-            infer += time.perf_counter() - t
-            for i, res in zip(idx_batch, cls_ops.decode(probs, params)):
-                results[i] = res
+        results, infer = _batched(self.cls, crops, params.batch_size, ("0", 0.0),
+                                  lambda batch: cls_ops.preprocess_batch(batch, params),
+                                  lambda probs: cls_ops.decode(probs, params))
         return cls_ops.apply_orientation(crops, results, params), results, infer
 
     def recognize(self, crops: list[np.ndarray]) -> tuple[list[tuple[str, float]], float]:
@@ -156,16 +150,9 @@ class OCRPipeline:
         if self.rec_buckets:
             return self._recognize_buckets(crops)
         params = self.rec_params
-        results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
-        infer = 0.0
-        for idx_batch in _aspect_batches(crops, params.batch_size):
-            x = rec_ops.preprocess_batch([crops[i] for i in idx_batch], params)
-            t = time.perf_counter()
-            probs = _run_padded(self.rec, x, self.rec.input_spec.shape[0])
-            infer += time.perf_counter() - t
-            for i, res in zip(idx_batch, rec_ops.ctc_greedy_decode(probs, self.charset)):
-                results[i] = res
-        return results, infer
+        return _batched(self.rec, crops, params.batch_size, ("", 0.0),
+                        lambda batch: rec_ops.preprocess_batch(batch, params),
+                        lambda probs: rec_ops.ctc_greedy_decode(probs, self.charset))
 
     def _recognize_buckets(self, crops: list[np.ndarray]) -> tuple[list[tuple[str, float]], float]:
         """Each line through the narrowest width bucket that holds it; longer lines in
@@ -225,6 +212,22 @@ class OCRPipeline:
             det_input_hw=(int(prob_map.shape[-2]), int(prob_map.shape[-1])),
             timing=timing,
         )
+
+
+def _batched(runner: Runner, crops: list[np.ndarray], batch_size: int, empty, preprocess, decode):
+    """PaddleOCR's batching for cls and rec: crops grouped by aspect ratio, each batch
+    preprocessed, run (padded to a fixed batch dim) and decoded back into input order.
+    Returns (results, pure inference seconds)."""
+    results = [empty] * len(crops)
+    infer = 0.0
+    for idx_batch in _aspect_batches(crops, batch_size):
+        x = preprocess([crops[i] for i in idx_batch])
+        t = time.perf_counter()
+        probs = _run_padded(runner, x, runner.input_spec.shape[0])
+        infer += time.perf_counter() - t
+        for i, res in zip(idx_batch, decode(probs)):
+            results[i] = res
+    return results, infer
 
 
 def _aspect_batches(crops: list[np.ndarray], batch_size: int) -> list[list[int]]:
