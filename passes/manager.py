@@ -8,18 +8,21 @@ from typing import Any
 
 import onnx
 
+from .attention_split_heads import AttentionSplitHeads
 from .base import GraphPass, PassError
 from .cleanup import Cleanup
 from .concat_rank_fix import ConcatRankFix
 from .hardsigmoid_decompose import HardSigmoidDecompose
 from .hardswish_decompose import HardSwishDecompose
 from .pin_shapes import PinShapes
+from .reshape_to_squeeze import ReshapeToSqueeze
 from .resize_asymmetric import ResizeAsymmetric
 from .simplify import Simplify
 
 REGISTRY: dict[str, type[GraphPass]] = {
     cls.name: cls
-    for cls in (ConcatRankFix, HardSigmoidDecompose, HardSwishDecompose, ResizeAsymmetric, PinShapes, Simplify, Cleanup)
+    for cls in (ConcatRankFix, HardSigmoidDecompose, HardSwishDecompose, ResizeAsymmetric, PinShapes,
+                ReshapeToSqueeze, AttentionSplitHeads, Simplify, Cleanup)
 }
 
 

@@ -17,8 +17,8 @@ def model_with_hardsigmoid():
 
 
 def test_available_lists_every_pass():
-    assert available() == ["cleanup", "concat_rank_fix", "hardsigmoid_decompose", "hardswish_decompose",
-                           "pin_shapes", "resize_asymmetric", "simplify"]
+    assert available() == ["attention_split_heads", "cleanup", "concat_rank_fix", "hardsigmoid_decompose",
+                           "hardswish_decompose", "pin_shapes", "reshape_to_squeeze", "resize_asymmetric", "simplify"]
 
 
 def test_runs_in_the_given_order_and_reports_each_pass():
@@ -53,7 +53,7 @@ def test_caller_model_is_not_mutated():
 def test_unknown_pass_names_the_available_ones():
     with pytest.raises(PassError) as e:
         run_pipeline(model_with_hardsigmoid(), ["cleanup", "nope"])
-    assert str(e.value).startswith("nope: unknown pass (available: cleanup, concat_rank_fix, hardsigmoid_decompose")
+    assert str(e.value).startswith("nope: unknown pass (available: attention_split_heads, cleanup, concat_rank_fix")
 
 
 def test_unknown_option_is_an_error():
