@@ -138,20 +138,20 @@ def worker_convert(a) -> dict:
 
     import ppocr_convert.convert as convert_module
 
-    # Phases from the progress callback: source, onnx-raw, onnx, tflite each once; anything
-    # after (per-target messages reuse stage names) and any inspect_file call is "publish".
+    # Phases from the progress callback: source, onnx-raw, then onnx and tflite once per rec
+    # width bucket (the sampler adds up a label's walls); the first inspect_file call starts
+    # "publish", and everything after it (per-target messages reuse stage names) stays there.
     phases = ("source", "onnx-raw", "onnx", "tflite")
-    state = {"publish": False, "seen": set()}
+    state = {"publish": False}
 
     def to_publish() -> None:
         state["publish"] = True
         sampler.mark("publish")
 
     def progress(stage: str, _msg: str) -> None:
-        if state["publish"] or stage in state["seen"] or stage not in phases:
+        if state["publish"] or stage not in phases:
             to_publish()
         else:
-            state["seen"].add(stage)
             sampler.mark(stage)
 
     inspect_file = getattr(convert_module, "inspect_file", None)
