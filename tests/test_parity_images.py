@@ -211,8 +211,12 @@ def test_harness_scores_good_images_and_skips_bad_ones_with_a_reason(onnx_stage_
     # the same model on both sides: every scored image reads identically
     assert report["failures"] == [] and report["stages"]["onnx"]["verdict"] == "pass"
     assert report["per_image"]["07_en.jpg"]["reference"]["lines"], "a real photo yields text lines"
-    # 8000x8000 costs ~190 MB per copy of the image; nothing near a GB
-    assert mem.grew_mb < 1200, f"peak RSS grew {mem.grew_mb:.0f} MB"
+    # 8000x8000 costs ~190 MB per copy as uint8 BGR, 768 MB per float32 copy: the bound lets
+    # through the ONNX Runtime sessions (two det, two rec, dynamic shapes up to the 1024²
+    # canvas) but not one float copy of the image on top. The sessions alone differ by CPU:
+    # measured 1.0-1.2 GB peak growth on an AVX-512 Xeon (ORT pads channels to blocks of 16
+    # there), under 1.2 GB on AMD EPYC.
+    assert mem.grew_mb < 1500, f"peak RSS grew {mem.grew_mb:.0f} MB"
 
     # the HTML/JSON report is written, with the skipped files listed
     write_report(run, tmp_path / "out", d)
