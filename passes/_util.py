@@ -122,6 +122,12 @@ def value_infos(model: onnx.ModelProto) -> dict[str, onnx.ValueInfoProto]:
     return {vi.name: vi for vi in [*g.value_info, *g.output, *g.input]}
 
 
+def inferred_shapes(model: onnx.ModelProto) -> dict[str, list[int | str | None] | None]:
+    """Every value's shape as far as plain onnx shape inference knows it (see `dims`)."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    return {name: dims(vi) for name, vi in value_infos(inferred).items()}
+
+
 def scalar_initializer(name: str, value: float, elem: int) -> onnx.TensorProto:
     dtype = helper.tensor_dtype_to_np_dtype(elem)
     return numpy_helper.from_array(np.array(value, dtype=dtype), name)

@@ -37,7 +37,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ._util import NamePool, attr, constant_value, dims, opset_version, value_infos
+from ._util import NamePool, attr, constant_value, inferred_shapes, opset_version
 from .base import GraphPass, PassResult
 
 QKV_PERM = [2, 0, 3, 1, 4]
@@ -57,9 +57,9 @@ class _Attention:
     head_dim: int
     q_scale: str | None         # scalar constant multiplied into q, if any
     score_scale: str | None     # scalar constant multiplied into the scores, if any
-    output: str                 # value [B, N, H, D] the rest of the graph reads
     removed: list[onnx.NodeProto]
-    anchor: onnx.NodeProto      # the last removed node: new nodes go where it was
+    anchor: onnx.NodeProto      # the heads-back Transpose, removed last: new nodes go where it was
+                                # and write its output ([B, N, H, D]), which the rest of the graph reads
 
 
 class _Graph:
@@ -75,8 +75,7 @@ class _Graph:
                 if i:
                     self.consumers.setdefault(i, []).append(n)
         self.outputs = {o.name for o in graph.output}
-        inferred = onnx.shape_inference.infer_shapes(model)
-        self.shapes = {name: dims(vi) for name, vi in value_infos(inferred).items()}
+        self.shapes = inferred_shapes(model)
 
     def only_consumer(self, value: str, op_type: str | tuple[str, ...]) -> onnx.NodeProto:
         users = self.consumers.get(value, [])
@@ -102,10 +101,10 @@ def _selected_index(graph: _Graph, node: onnx.NodeProto) -> tuple[int, str, list
     """Which of q/k/v (0/1/2) a consumer of the [3, B, H, N, D] tensor picks, the value
     holding it as [B, H, N, D], and the nodes that pick it."""
     if node.op_type == "Gather":
-        index = _ints(graph, node.input[1])
-        if attr(node, "axis", 0) != 0 or index is None or len(index) != 1 or graph.const(node.input[1]).ndim != 0:
+        index = graph.const(node.input[1])
+        if attr(node, "axis", 0) != 0 or index is None or index.ndim != 0:
             raise _NoMatch(f"{node.name}: Gather is not a scalar pick on axis 0")
-        return index[0], node.output[0], [node]
+        return int(index), node.output[0], [node]
     if node.op_type == "Slice":
         starts, ends = _ints(graph, node.input[1]), _ints(graph, node.input[2])
         axes = _ints(graph, node.input[3]) if len(node.input) > 3 and node.input[3] else [0]
@@ -174,10 +173,10 @@ def _match(graph: _Graph, transpose: onnx.NodeProto) -> _Attention:
         picks = _split_picks(graph, picks_nodes[0])
     else:
         picks = [_selected_index(graph, n) for n in picks_nodes]
-    by_index = {i % 3: (value, nodes) for i, value, nodes in picks}
+    by_index = {i % 3: value for i, value, _ in picks}
     if len(picks) != 3 or sorted(by_index) != [0, 1, 2]:
         raise _NoMatch("q, k and v are not each picked exactly once")
-    (q, q_nodes), (k, k_nodes), (v, v_nodes) = by_index[0], by_index[1], by_index[2]
+    q, k, v = by_index[0], by_index[1], by_index[2]
 
     q_scale, q_scaled, q_mul = _scaled_by_const(graph, q)
     k_transpose = graph.only_consumer(k, "Transpose")
@@ -199,11 +198,11 @@ def _match(graph: _Graph, transpose: onnx.NodeProto) -> _Attention:
 
     removed = [reshape, transpose, *{id(n): n for _, _, ns in picks for n in ns}.values(), *q_mul,
                k_transpose, scores, *score_mul, softmax, weighted, back]
-    return _Attention(qkv, heads, head_dim, q_scale, score_scale, back.output[0], removed, back)
+    return _Attention(qkv, heads, head_dim, q_scale, score_scale, removed, back)
 
 
 def _emit(att: _Attention, pool: NamePool, graph: onnx.GraphProto, base: str) -> list[onnx.NodeProto]:
-    """Per-head attention nodes writing att.output ([B, N, H, D])."""
+    """Per-head attention nodes writing the anchor's output ([B, N, H, D])."""
     H, D = att.heads, att.head_dim
     nodes: list[onnx.NodeProto] = []
 
@@ -242,7 +241,7 @@ def _emit(att: _Attention, pool: NamePool, graph: onnx.GraphProto, base: str) ->
         head_outputs = [g[0] if len(g) == 1 else node("Concat", g, f"heads_l{level}_{i}", axis=-1)
                         for i, g in enumerate(groups)]
         level += 1
-    nodes.append(helper.make_node("Reshape", [head_outputs[0], const([0, 0, H, D], "bnhd")], [att.output],
+    nodes.append(helper.make_node("Reshape", [head_outputs[0], const([0, 0, H, D], "bnhd")], [att.anchor.output[0]],
                                   name=pool.new(f"{base}/as_bnhd")))
     return nodes
 

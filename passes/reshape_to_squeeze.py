@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ._util import NamePool, attr, constant_value, dims, opset_version, value_infos
+from ._util import NamePool, attr, constant_value, inferred_shapes, opset_version
 from .base import GraphPass, PassResult
 
 
@@ -60,8 +60,7 @@ class ReshapeToSqueeze(GraphPass):
         reshapes = [n for n in graph.node if n.op_type == "Reshape" and n.domain in ("", "ai.onnx")]
         if not reshapes or opset_version(model) < 13:  # Squeeze-13 takes axes as an input
             return PassResult(model, False, [])
-        inferred = onnx.shape_inference.infer_shapes(model)
-        shapes = {name: dims(vi) for name, vi in value_infos(inferred).items()}
+        shapes = inferred_shapes(model)
         pool = NamePool(graph)
         changes = []
         for node in reshapes:

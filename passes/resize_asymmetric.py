@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from ._util import attr, constant_value, dims, opset_version, set_attr, value_infos
+from ._util import attr, constant_value, dims, inferred_shapes, opset_version, set_attr, value_infos
 from .base import GraphPass, PassResult
 
 HALF_PIXEL_MODES = ("half_pixel", "pytorch_half_pixel")
@@ -160,10 +160,9 @@ def _scale(axis: Axis) -> float:
 def _input_shapes(model: onnx.ModelProto) -> dict[str, list | None]:
     """Shapes of all values as far as onnx shape inference knows them."""
     try:
-        inferred = onnx.shape_inference.infer_shapes(model)
+        return inferred_shapes(model)
     except Exception:  # shapes only refine the verdict; never fail the pass on them
-        inferred = model
-    return {name: dims(vi) for name, vi in value_infos(inferred).items()}
+        return {name: dims(vi) for name, vi in value_infos(model).items()}
 
 
 def _axes(graph: onnx.GraphProto, node: onnx.NodeProto, in_shape: list | None) -> list[Axis] | None:
