@@ -5,9 +5,17 @@ converts far more reliably when every value_info carries a static shape.
 
 Propagation is onnx shape inference with data propagation, which follows
 Shape -> Gather/Slice -> Concat -> Reshape chains. If dims are still unknown
-after that, onnxsim (constant folding with `overwrite_input_shapes`) folds the
-shape computations away and inference runs again. Whatever is left unknown
-then is an error naming the tensors.
+after that, every `Shape` node is replaced by the value it takes when the pinned
+model runs in onnxruntime (a shape does not depend on the data), inference runs
+again, and only then does onnxsim fold whatever constant arithmetic is left.
+Whatever is still unknown is an error naming the tensors.
+
+Why execute instead of letting onnxsim fold `Shape`: onnxsim 0.8.1 folds the shape
+of a Conv with explicit `strides` and asymmetric `pads` as if the pads were
+[h_begin, h_end, w_begin, w_end] (kernel [1,3], pads [0,1,0,1] on 1x40 gives
+[.., 2, 39] instead of [.., 1, 40]); PP-OCRv5 rec's official original reads its
+neck width that way, so the folded Reshape target disagreed with the tensor
+(`Concat ... Inferred=39 Declared=40`).
 """
 
 from __future__ import annotations
@@ -15,7 +23,9 @@ from __future__ import annotations
 import contextlib
 import io
 
+import numpy as np
 import onnx
+from onnx import helper, numpy_helper
 
 from ._util import dims, fmt_names, is_static, strip_new_metadata
 from .base import GraphPass, PassResult
@@ -43,6 +53,56 @@ def _infer(model: onnx.ModelProto) -> onnx.ModelProto:
         out.type.tensor_type.ClearField("shape")
     del model.graph.value_info[:]
     return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+
+
+def _run_zeros(model: onnx.ModelProto, shapes: dict[str, list[int]], names: list[str]) -> list[np.ndarray]:
+    """Values of `names` when the model runs on zeros of the pinned input shapes (enough
+    for anything that depends only on shapes)."""
+    import onnxruntime as ort
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    del probe.graph.output[:]
+    del probe.graph.value_info[:]
+    for name in names:
+        probe.graph.output.append(helper.make_empty_tensor_value_info(name))
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(probe.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    feeds = {}
+    for inp in _real_inputs(model):
+        dtype = helper.tensor_dtype_to_np_dtype(inp.type.tensor_type.elem_type)
+        feeds[inp.name] = np.zeros([int(d) for d in shapes.get(inp.name, dims(inp) or [])], dtype)
+    return sess.run(None, feeds)
+
+
+def fold_shape_nodes(model: onnx.ModelProto, shapes: dict[str, list[int]]) -> list[str]:
+    """Replace every top-level `Shape` node by an int64 initializer holding the value it
+    takes when the pinned model runs. Edits `model` in place; returns the replaced nodes' names."""
+    shape_nodes = [n for n in model.graph.node if n.op_type == "Shape"]
+    if not shape_nodes:
+        return []
+    values = _run_zeros(model, shapes, [n.output[0] for n in shape_nodes])
+    kept = [n for n in model.graph.node if n.op_type != "Shape"]
+    del model.graph.node[:]
+    model.graph.node.extend(kept)
+    for n, value in zip(shape_nodes, values):
+        model.graph.initializer.append(numpy_helper.from_array(np.asarray(value, np.int64), n.output[0]))
+    return sorted(n.name or n.output[0] for n in shape_nodes)
+
+
+def _declare_output_ranks(model: onnx.ModelProto, shapes: dict[str, list[int]]) -> None:
+    """onnxsim needs a shape field on every output; an empty one declares a scalar and
+    makes onnxsim 0.8.1 fold shapes wrongly. Declare each output's executed rank instead,
+    with symbolic dims (inference fills them in)."""
+    missing = [o for o in model.graph.output if not o.type.tensor_type.HasField("shape")]
+    if not missing:
+        return
+    for out, value in zip(missing, _run_zeros(model, shapes, [o.name for o in missing])):
+        shape = out.type.tensor_type.shape
+        for axis in range(np.ndim(value)):
+            shape.dim.add().dim_param = f"{out.name}_d{axis}"
 
 
 class PinShapes(GraphPass):
@@ -75,16 +135,23 @@ class PinShapes(GraphPass):
             raise self.error(f"shape inference failed with {shapes}: {e}") from e
 
         if symbolic_values(model):
-            # Shape arithmetic onnx's data propagation can't follow: fold it away.
+            # Shape arithmetic onnx's data propagation can't follow: shapes from execution first.
+            left_before = symbolic_values(model)
+            folded_shapes = fold_shape_nodes(model, shapes)
+            if folded_shapes:
+                model = _infer(model)
+                changes.append({"action": "shape_fold", "reason": f"{len(left_before)} values not static "
+                                "after onnx shape inference", "shape_nodes": folded_shapes[:20],
+                                "count": len(folded_shapes)})
+        if symbolic_values(model):
+            # Constant arithmetic data propagation can't follow (Cast, ReduceProd, ...): fold it.
             import onnxsim
 
             left_before = symbolic_values(model)
             # onnxsim's checker rejects type-only value_info (no shape field), which
             # inference leaves where it stops; it re-infers them anyway.
             del model.graph.value_info[:]
-            for out in model.graph.output:
-                if not out.type.tensor_type.HasField("shape"):
-                    out.type.tensor_type.shape.SetInParent()
+            _declare_output_ranks(model, shapes)
             with contextlib.redirect_stdout(io.StringIO()):  # onnxsim prints progress
                 folded, _ = onnxsim.simplify(
                     model, perform_optimization=False,  # fold constants only; no fusions here

@@ -1,5 +1,7 @@
 import json
 
+import onnx
+
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
@@ -101,3 +103,48 @@ def test_no_match_when_already_static():
     result = PinShapes().run(model, shapes={"x": [1, 3]})
     assert not result.modified and result.changes == []
     assert result.model.SerializeToString() == model.SerializeToString()
+
+
+
+def conv_width_reshape_model():
+    """PP-OCRv5 rec's neck in small: the width of a 1x3 Conv (explicit strides, pads
+    [0,1,0,1], so the width is kept) read via Shape/Slice becomes a Reshape target."""
+    nodes = [
+        H("Conv", ["x", "w"], ["c"], kernel_shape=[1, 3], pads=[0, 1, 0, 1], strides=[1, 1],
+          dilations=[1, 1], group=1),
+        H("Shape", ["c"], ["s"]),
+        H("Slice", ["s", "three", "four"], ["sliced"]),
+        H("Identity", ["sliced"], ["width"]),
+        H("Concat", ["one_one", "width", "minus1"], ["target"], axis=0),
+        H("Transpose", ["x"], ["xt"], perm=[0, 2, 3, 1]),
+        H("Reshape", ["xt", "target"], ["r"]),
+        H("Transpose", ["r"], ["rt"], perm=[0, 3, 1, 2]),
+        H("Identity", ["rt"], ["y"]),
+    ]
+    inits = {"w": np.random.default_rng(0).standard_normal((2, 4, 1, 3)).astype(np.float32),
+             "three": I64(3), "four": I64(4), "one_one": I64(1, 1), "minus1": I64(-1)}
+    return make_model(nodes, [("x", ["N", 4, 1, "W"])], [("y", ["N", "C", 1, "W"])], inits, opset=14)
+
+
+def test_shapes_come_from_execution_where_onnxsim_misfolds_them():
+    from onnx import numpy_helper
+    import onnxsim
+
+    model = conv_width_reshape_model()
+    # The cause, kept visible: with the output declared as a scalar (an empty shape field,
+    # which pin_shapes used to set on outputs whose shape inference had dropped), onnxsim
+    # 0.8.1 folds this Reshape target to [1, 1, 39, -1]; executed it is [1, 1, 40, -1].
+    as_scalar = onnx.ModelProto()
+    as_scalar.CopyFrom(model)
+    as_scalar.graph.output[0].type.tensor_type.shape.ClearField("dim")
+    folded, _ = onnxsim.simplify(as_scalar, perform_optimization=False, overwrite_input_shapes={"x": [1, 4, 1, 40]})
+    targets = [numpy_helper.to_array(i).tolist() for i in folded.graph.initializer if i.name != "w"]
+    assert [1, 1, 39, -1] in targets, f"onnxsim folds this graph correctly now ({targets}): revisit pin_shapes"
+
+    result = PinShapes().run(model, shapes={"x": [1, 4, 1, 40]})
+    assert dims(result.model.graph.output[0]) == [1, 4, 1, 40]
+    assert "Shape" not in op_types(result.model)
+    assert [c["action"] for c in result.changes][:2] == ["pin_input", "shape_fold"]
+    check(result.model)
+    feeds = random_feeds(result.model)
+    assert_same_outputs(model, result.model, feeds, rtol=0, atol=0)
