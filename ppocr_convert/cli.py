@@ -127,17 +127,19 @@ def convert(
 def list_models(as_json: bool = typer.Option(False, "--json")):
     """Models in configs/ and where each would be converted from on this machine."""
     from .config import load_model_config, model_names
+    from .reference import reference_kind
     from .sources import resolve
     rows = []
     for name in model_names():
         cfg = load_model_config(name)
         try:
             src = resolve(cfg)
-            where, stage = f"{src.kind}: {src.origin}", src.stage
+            where, stage, ref = f"{src.kind}: {src.origin}", src.stage, reference_kind(src)
         except ConvertError as e:
-            where, stage = f"none offline ({e.hint})", "-"
+            where, stage, ref = f"none offline ({e.hint})", "-", "-"
         rows.append({"model": name, "task": cfg.task, "family": cfg.family,
-                     "shape": "x".join(map(str, cfg.shape)), "source": where, "enters_at": stage})
+                     "shape": "x".join(map(str, cfg.shape)), "source": where, "enters_at": stage,
+                     "reference": ref})
     if as_json:
         out.print_json(json.dumps(rows))
         return

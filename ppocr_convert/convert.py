@@ -23,6 +23,7 @@ from passes.base import PassError
 
 from .errors import ConfigError, ConvertError, GpuCompatibilityError, PassFailedError
 from .inspect_model import inspect_file
+from .reference import reference_kind
 from .stage_cache import (StageCache, cache_key, replace_dir, sweep_stale_temp_dirs, temp_dir,
                           write_error_hint)
 
@@ -281,6 +282,8 @@ def build_manifest(config, src, target, artifact, report, versions, records, sha
         "sha256": sources.sha256_file(artifact),
         "source": {**src.to_dict(), "path": src.path.name},
         "stage_entered": src.stage,
+        # what the parity `paddle` stage is for this model: "original" or "rebuilt-from-onnx"
+        "reference": reference_kind(src),
         "stages_run": [s for s in STAGES[entered:STAGES.index(target) + 1] if s != "paddle"],
         "config": {"file": config.config_path.name if config.config_path else None,
                    "sha256": sources.sha256_file(config.config_path) if config.config_path else None},

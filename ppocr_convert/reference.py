@@ -10,6 +10,12 @@ from .config import ModelConfig
 from .sources import ResolvedSource, cache_root, resolve
 
 
+def reference_kind(source: ResolvedSource) -> str:
+    """What the `paddle` stage runs for a model from this source: the Paddle original
+    itself, or a Paddle model rebuilt from the ONNX (no original available offline)."""
+    return "original" if source.stage == "paddle" else "rebuilt-from-onnx"
+
+
 def reference_dir(config: ModelConfig, source: ResolvedSource | None = None) -> tuple[Path, dict]:
     """(Paddle model dir, provenance) for the model's reference stage."""
     src = source or resolve(config)
