@@ -161,6 +161,8 @@ def convert(config: ModelConfig, options: ConvertOptions, progress: ProgressFn =
             manifests[target]["buckets"] = [bucket_entry(s, n, p, r) for s, n, p, r in
                                             zip(target_shapes, names, paths, reports)]
             manifests[target]["options"]["widths"] = [s[3] for s in target_shapes]
+        if len(reports) > 1:  # the verdict covers every width bucket, not just the first
+            manifests[target]["gpu_delegate"] = bucketed_gpu_verdict(target_shapes, reports)
         files[target] = list(zip(paths, names))
     staged = {}
     try:
@@ -205,6 +207,14 @@ def static_shapes(config: ModelConfig, options: "ConvertOptions") -> list[tuple[
         n, c, h, _ = config.shape
         return [(n, c, h, int(w)) for w in sorted(widths)]
     return [tuple(config.shape)]
+
+
+def bucketed_gpu_verdict(shapes: list[tuple], reports: list) -> dict:
+    """One GPU verdict for all width buckets: each issue names its bucket."""
+    from .inspect_model import GpuIssue, format_gpu_verdict
+    issues = [GpuIssue(i.op, f"w{s[3]} {i.node}".strip(), i.reason)
+              for s, r in zip(shapes, reports) for i in r.gpu_issues]
+    return {"verdict": format_gpu_verdict(issues), "issues": [vars(i) for i in issues]}
 
 
 def _shape_tag(shape: tuple, shapes: list[tuple]) -> str:

@@ -117,7 +117,7 @@ def test_op_the_gpu_delegate_cannot_run_is_named_and_strict_gpu_fails(v5_onnx):
     assert issues and all(i["op"] == "HardSigmoid" for i in issues)
     assert {i["node"] for i in issues} >= {"HardSigmoid.0"} and all(i["node"] for i in issues)
     assert "hardsigmoid_decompose" in issues[0]["reason"]
-    assert manifest["gpu_delegate"]["verdict"] == f"{len(issues)} issue(s)"
+    assert manifest["gpu_delegate"]["verdict"] == f"incompatible: HardSigmoid x{len(issues)}"
     r = runner.invoke(app, ["inspect", str(other / V5_DET / "onnx" / manifest["file"])])
     assert r.exit_code == 0 and "HardSigmoid HardSigmoid.0:" in r.output
 
