@@ -27,6 +27,11 @@ Matched (static shapes needed to prove the reshape keeps [B, N]; run after pin_s
 optional scalar Mul on q (or on the scores), Softmax over the last axis, q/k/v picked
 by Slice+Squeeze, Gather or Split+Squeeze on axis 0. Anything else is left alone and
 reported with the reason.
+
+Opset 11 and later (PP-OCRv6 rec ships as opset 11): Slice takes its bounds as inputs
+from opset 10, and Softmax before 13, which flattens to 2-D at `axis`, is the same
+softmax over the last axis when `axis` is the last axis; its default axis there is 1,
+not -1, which the matcher accounts for.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ QKV_PERM = [2, 0, 3, 1, 4]
 HEADS_BACK_PERM = [0, 2, 1, 3]
 K_TRANSPOSE_PERM = [0, 1, 3, 2]
 MAX_CONCAT_INPUTS = 4  # largest CONCATENATION the XNNPACK delegate accepted here
+MIN_OPSET = 11  # Slice with input bounds (10), Softmax with negative axes (11)
 
 
 class _NoMatch(Exception):
@@ -187,7 +193,9 @@ def _match(graph: _Graph, transpose: onnx.NodeProto) -> _Attention:
         raise _NoMatch(f"{scores.name}: does not compute q @ k^T")
     score_scale, scores_scaled, score_mul = _scaled_by_const(graph, scores.output[0])
     softmax = graph.only_consumer(scores_scaled, "Softmax")
-    if attr(softmax, "axis", -1) not in (-1, 3):
+    # Softmax-13 normalises over one axis (default -1); earlier ones over all axes from
+    # `axis` on (default 1): the same op only when that is the last axis alone.
+    if attr(softmax, "axis", -1 if opset_version(graph.model) >= 13 else 1) not in (-1, 3):
         raise _NoMatch(f"{softmax.name}: softmax is not over the last axis")
     weighted = graph.only_consumer(softmax.output[0], "MatMul")
     if list(weighted.input) != [softmax.output[0], v] or len(graph.consumers.get(v, [])) != 1:
@@ -255,9 +263,10 @@ class AttentionSplitHeads(GraphPass):
                       if n.op_type == "Transpose" and list(attr(n, "perm", [])) == QKV_PERM]
         if not candidates:
             return PassResult(model, False, [])
-        if opset_version(model) < 13:  # an optimisation: never fail a conversion over it
+        if opset_version(model) < MIN_OPSET:  # an optimisation: never fail a conversion over it
             return PassResult(model, False, [{"node": n.name, "action": "skipped", "reason":
-                                              "needs opset >= 13 (Slice/Squeeze inputs, one-axis Softmax)"}
+                                              f"needs opset >= {MIN_OPSET} (Slice bounds as inputs, "
+                                              "Softmax with a negative axis)"}
                                              for n in candidates])
         graph = _Graph(model)
         changes, matches = [], []

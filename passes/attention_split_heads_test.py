@@ -11,8 +11,12 @@ H_ = helper.make_node
 B, N = 1, 6
 
 
-def attention_model(heads=2, head_dim=3, pick="slice", scale_on="q", opset=17, dynamic=False, extra_output=False):
-    """x [B, N, C] -> Linear to qkv -> ViT-style multi-head attention -> [B, N, C] (+ a residual)."""
+def attention_model(heads=2, head_dim=3, pick="slice", scale_on="q", opset=17, dynamic=False, extra_output=False,
+                    softmax_axis=-1):
+    """x [B, N, C] -> Linear to qkv -> ViT-style multi-head attention -> [B, N, C] (+ a residual).
+
+    Below opset 13 the Squeezes take their axes as an attribute (paddle2onnx's opset-11
+    export of PP-OCRv6 rec); softmax_axis=None leaves the Softmax axis at its default."""
     c = heads * head_dim
     rng = np.random.default_rng(1)
     inits = {
@@ -21,6 +25,11 @@ def attention_model(heads=2, head_dim=3, pick="slice", scale_on="q", opset=17, d
         "out_shape": np.array([0, -1, c], dtype=np.int64),
         "scale": np.array([head_dim ** -0.5], dtype=np.float32),
     }
+    def squeeze0(inp, out, name):
+        if opset >= 13:
+            return H_("Squeeze", [inp, "ax0"], [out], name=name)
+        return H_("Squeeze", [inp], [out], axes=[0], name=name)
+
     nodes = [H_("MatMul", ["x", "w_qkv"], ["qkv"], name="qkv_proj"),
              H_("Reshape", ["qkv", "qkv_shape"], ["qkv5"], name="split_heads"),
              H_("Transpose", ["qkv5"], ["qkv_t"], perm=[2, 0, 3, 1, 4], name="heads_first")]
@@ -29,7 +38,7 @@ def attention_model(heads=2, head_dim=3, pick="slice", scale_on="q", opset=17, d
             inits[f"s{i}"], inits[f"e{i}"] = np.array([i], np.int64), np.array([i + 1], np.int64)
             inits["ax0"] = np.array([0], np.int64)
             nodes += [H_("Slice", ["qkv_t", f"s{i}", f"e{i}", "ax0"], [f"{name}_1"], name=f"pick_{name}"),
-                      H_("Squeeze", [f"{name}_1", "ax0"], [name], name=f"squeeze_{name}")]
+                      squeeze0(f"{name}_1", name, f"squeeze_{name}")]
     elif pick == "gather":
         for i, name in enumerate("qkv"):
             inits[f"i{i}"] = np.array(i, np.int64)
@@ -37,7 +46,7 @@ def attention_model(heads=2, head_dim=3, pick="slice", scale_on="q", opset=17, d
     elif pick == "split":
         inits["ax0"] = np.array([0], np.int64)
         nodes.append(H_("Split", ["qkv_t"], ["q_1", "k_1", "v_1"], axis=0, name="pick"))
-        nodes += [H_("Squeeze", [f"{n}_1", "ax0"], [n], name=f"squeeze_{n}") for n in "qkv"]
+        nodes += [squeeze0(f"{n}_1", n, f"squeeze_{n}") for n in "qkv"]
     q = "q"
     if scale_on == "q":
         nodes.append(H_("Mul", ["q", "scale"], ["q_s"], name="scale_q"))
@@ -48,7 +57,8 @@ def attention_model(heads=2, head_dim=3, pick="slice", scale_on="q", opset=17, d
     if scale_on == "scores":
         nodes.append(H_("Mul", ["scale", "scores"], ["scores_s"], name="scale_scores"))
         scores = "scores_s"
-    nodes += [H_("Softmax", [scores], ["probs"], axis=-1, name="softmax"),
+    softmax_attrs = {} if softmax_axis is None else {"axis": softmax_axis}
+    nodes += [H_("Softmax", [scores], ["probs"], name="softmax", **softmax_attrs),
               H_("MatMul", ["probs", "v"], ["o"], name="weighted"),
               H_("Transpose", ["o"], ["o_t"], perm=[0, 2, 1, 3], name="heads_back"),
               H_("Reshape", ["o_t", "out_shape"], ["o_flat"], name="merge_heads"),
@@ -119,8 +129,31 @@ def test_intermediate_read_elsewhere_is_left_alone():
     assert result.model.SerializeToString() == model.SerializeToString()
 
 
+@pytest.mark.parametrize("pick", ["slice", "gather", "split"])
+@pytest.mark.parametrize("softmax_axis", [3, -1])
+def test_opset_11_export_is_split_too(pick, softmax_axis):
+    """PP-OCRv6 rec ships as opset 11: Squeeze axes as an attribute, Softmax(axis=3) over
+    [B, H, N, N], which Softmax-11 computes over the last axis as well."""
+    model = attention_model(pick=pick, opset=11, softmax_axis=softmax_axis)
+    result = AttentionSplitHeads().run(model)
+
+    assert result.modified
+    head = ["Slice", "Mul", "Slice", "Transpose", "MatMul", "Softmax", "Slice", "MatMul"]
+    assert op_types(result.model) == ["MatMul", *head, *head, "Concat", "Reshape", "Reshape", "Add"]
+    assert all(a.i == -1 for n in result.model.graph.node if n.op_type == "Softmax" for a in n.attribute)
+    assert_exact(model, result)
+
+
+def test_opset_11_default_softmax_axis_is_not_the_last_one():
+    # Softmax-11 without an axis normalises over [H, N, N] as one: not attention, left alone
+    model = attention_model(opset=11, softmax_axis=None)
+    result = AttentionSplitHeads().run(model)
+    assert not result.modified and "last axis" in result.changes[0]["reason"]
+    assert result.model.SerializeToString() == model.SerializeToString()
+
+
 def test_old_opset_is_skipped_not_failed():
-    model = attention_model(opset=12, pick="gather")
+    model = attention_model(opset=10, pick="gather")
     result = AttentionSplitHeads().run(model)
     assert not result.modified and "opset" in result.changes[0]["reason"]
 

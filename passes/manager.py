@@ -12,17 +12,19 @@ from .attention_split_heads import AttentionSplitHeads
 from .base import GraphPass, PassError
 from .cleanup import Cleanup
 from .concat_rank_fix import ConcatRankFix
+from .gelu_decompose import GeluDecompose
 from .hardsigmoid_decompose import HardSigmoidDecompose
 from .hardswish_decompose import HardSwishDecompose
 from .pin_shapes import PinShapes
 from .reshape_to_squeeze import ReshapeToSqueeze
 from .resize_asymmetric import ResizeAsymmetric
 from .simplify import Simplify
+from .squeeze_roundtrip import SqueezeRoundTrip
 
 REGISTRY: dict[str, type[GraphPass]] = {
     cls.name: cls
-    for cls in (ConcatRankFix, HardSigmoidDecompose, HardSwishDecompose, ResizeAsymmetric, PinShapes,
-                ReshapeToSqueeze, AttentionSplitHeads, Simplify, Cleanup)
+    for cls in (ConcatRankFix, HardSigmoidDecompose, HardSwishDecompose, GeluDecompose, ResizeAsymmetric,
+                PinShapes, ReshapeToSqueeze, SqueezeRoundTrip, AttentionSplitHeads, Simplify, Cleanup)
 }
 
 

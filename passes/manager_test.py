@@ -17,8 +17,9 @@ def model_with_hardsigmoid():
 
 
 def test_available_lists_every_pass():
-    assert available() == ["attention_split_heads", "cleanup", "concat_rank_fix", "hardsigmoid_decompose",
-                           "hardswish_decompose", "pin_shapes", "reshape_to_squeeze", "resize_asymmetric", "simplify"]
+    assert available() == ["attention_split_heads", "cleanup", "concat_rank_fix", "gelu_decompose",
+                           "hardsigmoid_decompose", "hardswish_decompose", "pin_shapes", "reshape_to_squeeze",
+                           "resize_asymmetric", "simplify", "squeeze_roundtrip"]
 
 
 def test_runs_in_the_given_order_and_reports_each_pass():

@@ -9,6 +9,8 @@ flatten [1, 120, 1, 40] -> [1, 120, 40] followed by a Transpose to [1, 40, 120] 
 
 The rewrite is exact (same elements, same order). It needs the input shape to be
 static (run after pin_shapes) so that the dropped axes are known to be size 1.
+Below opset 13 Squeeze takes its axes as an attribute, which is what is written there
+(PP-OCRv6 rec ships as opset 11; its neck flatten is the same one as v5's).
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ class ReshapeToSqueeze(GraphPass):
     def apply(self, model: onnx.ModelProto) -> PassResult:
         graph = model.graph
         reshapes = [n for n in graph.node if n.op_type == "Reshape" and n.domain in ("", "ai.onnx")]
-        if not reshapes or opset_version(model) < 13:  # Squeeze-13 takes axes as an input
+        opset = opset_version(model)
+        if not reshapes or opset < 5:  # Reshape-1 took the shape as an attribute
             return PassResult(model, False, [])
         shapes = inferred_shapes(model)
         pool = NamePool(graph)
@@ -72,10 +75,13 @@ class ReshapeToSqueeze(GraphPass):
             axes = None if out_shape is None else dropped_unit_axes(in_shape, out_shape)
             if not axes:
                 continue
-            axes_name = pool.new(f"{node.name or 'Reshape'}/squeeze_axes")
-            graph.initializer.append(numpy_helper.from_array(np.array(axes, dtype=np.int64), axes_name))
-            squeeze = helper.make_node("Squeeze", [node.input[0], axes_name], list(node.output),
-                                       name=pool.new(f"{node.name or 'Reshape'}/Squeeze"))
+            name = pool.new(f"{node.name or 'Reshape'}/Squeeze")
+            if opset >= 13:  # Squeeze-13 takes axes as an input, earlier ones as an attribute
+                axes_name = pool.new(f"{node.name or 'Reshape'}/squeeze_axes")
+                graph.initializer.append(numpy_helper.from_array(np.array(axes, dtype=np.int64), axes_name))
+                squeeze = helper.make_node("Squeeze", [node.input[0], axes_name], list(node.output), name=name)
+            else:
+                squeeze = helper.make_node("Squeeze", [node.input[0]], list(node.output), name=name, axes=axes)
             changes.append({"node": node.name, "action": "Reshape -> Squeeze", "shape": [in_shape, out_shape],
                             "axes": axes})
             node.CopyFrom(squeeze)

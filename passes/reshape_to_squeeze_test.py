@@ -28,6 +28,35 @@ def test_flatten_of_unit_height_becomes_squeeze():
     json.dumps(result.changes)
 
 
+def test_opset_11_squeeze_takes_axes_as_an_attribute():
+    # PP-OCRv6 rec ships as opset 11 with the same neck flatten as v5
+    model = reshape_model([1, 8, 1, 5], [1, 8, -1], [1, 8, 5], opset=11)
+    result = ReshapeToSqueeze().run(model)
+    assert result.modified
+    assert op_types(result.model) == ["Squeeze", "Relu"]
+    squeeze = result.model.graph.node[0]
+    assert list(squeeze.input) == ["x"] and [list(a.ints) for a in squeeze.attribute] == [[2]]
+    check(result.model)
+    assert_same_outputs(model, result.model, random_feeds(model), rtol=0, atol=0)
+
+
+def test_gemm_flatten_of_unit_batch_becomes_squeeze_at_opset_11():
+    # v6's Linear layers: [1, N, C] -Reshape [-1, C]-> [N, C] -> Gemm
+    model = reshape_model([1, 6, 4], [-1, 4], [6, 4], opset=11)
+    result = ReshapeToSqueeze().run(model)
+    assert result.changes[0]["axes"] == [0]
+    check(result.model)
+    assert_same_outputs(model, result.model, random_feeds(model), rtol=0, atol=0)
+
+
+def test_opset_before_reshape_5_is_left_alone():
+    model = make_model([H("Reshape", ["x"], ["r"], shape=[1, 8, 5], name="flatten"), H("Relu", ["r"], ["y"])],
+                       [("x", [1, 8, 1, 5])], [("y", [1, 8, 5])], opset=4)
+    result = ReshapeToSqueeze().run(model)
+    assert not result.modified
+    assert result.model.SerializeToString() == model.SerializeToString()
+
+
 def test_zero_copies_and_several_axes():
     model = reshape_model([1, 4, 1, 1], [0, -1], [1, 4])
     result = ReshapeToSqueeze().run(model)

@@ -53,6 +53,10 @@ def onnx_to_tflite(onnx_path: Path, workdir: Path, log_path: Path) -> tuple[dict
         "-i", str(private),
         "-o", str(out_dir),
         "-v", "info",
+        # onnx2tf runs the onnxsim CLI when it finds one on PATH (an activated venv): that
+        # merges attention_split_heads' Concat tree back into one 8-input Concat, which
+        # XNNPACK leaves on the CPU kernels. Our passes simplify already; never let it.
+        "-nuo",
     ]
     run = run_tool("onnx2tf", argv, log_path, cwd=workdir,
                    hint=f"onnx2tf could not convert {onnx_path.name}; see {log_path}")

