@@ -71,6 +71,10 @@ goldens: setup ## rewrite golden/ from the reference pipeline on IMAGES (review 
 bench: setup ## conversion cost, artifact latency and size, printed as a table
 	$(BIN)/python -m bench.run_bench
 
+.PHONY: bench-families
+bench-families: setup evalset ## PP-OCRv5 mobile vs PP-OCRv6 tiny/small: GT accuracy, latency, size (one table)
+	$(BIN)/python -m bench.families --evalset $(EVALSET)
+
 EVALSET ?= .cache/evalset
 .PHONY: evalset
 evalset: setup fonts ## labelled evaluation set (rendered pages with ground truth), deterministic

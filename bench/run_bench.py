@@ -162,7 +162,8 @@ def worker_convert(a) -> dict:
         convert_module.inspect_file = inspect_and_mark
 
     cfg = load_model_config(a.model)
-    opts = ConvertOptions(targets=list(TARGETS), out_dir=Path(a.out_dir), cache_dir=Path(a.cache_dir), use_cache=True)
+    opts = ConvertOptions(targets=list(TARGETS), out_dir=Path(a.out_dir), cache_dir=Path(a.cache_dir), use_cache=True,
+                          model_dir=Path(a.src) if a.src else None)
     t0 = time.perf_counter()
     result = convert(cfg, opts, progress=progress)
     total = time.perf_counter() - t0
@@ -265,6 +266,19 @@ def run_worker(kind: str, args: list[str], work: Path, env: dict) -> dict:
 # 1. conversion
 # ======================================================================================
 
+def packaged_onnx_source(cfg):
+    """The packaged paddle2onnx ONNX of a model: the default source of PP-OCRv5 is now the
+    Paddle original, but the comparison with the plain way needs both sides to start from
+    the same ONNX, so neither runs paddle2onnx."""
+    from ppocr_convert import sources
+    for spec in cfg.sources:
+        path = sources.package_path(spec) if spec.kind == "package" else None
+        if path is not None and path.suffix == ".onnx":
+            sources.verify_package_files(spec, path, cfg.name)
+            return sources.resolve(cfg, path, False)
+    raise SystemExit(f"{cfg.name}: no packaged ONNX installed (make setup)")
+
+
 def bench_conversion(work: Path, reps: int) -> tuple[dict, dict]:
     """Returns (results per model, artifact paths {model: {kind: path}}). Each repetition:
     ours cold (fresh cache) -> plain onnxsim+gs -> plain onnx2tf -> ours cached."""
@@ -280,7 +294,7 @@ def bench_conversion(work: Path, reps: int) -> tuple[dict, dict]:
     paths: dict = {}
     for key, name in MODELS.items():
         cfg = load_model_config(name)
-        src = sources.resolve(cfg, None, False)
+        src = packaged_onnx_source(cfg)
         shape = ",".join(str(d) for d in cfg.shape)
         runs = []
         for i in range(reps):
@@ -288,7 +302,7 @@ def bench_conversion(work: Path, reps: int) -> tuple[dict, dict]:
             env = {"PPOCR_CONVERT_CACHE": str(cache)}
             log(f"{name} [{i + 1}/{reps}]: ours, cold (fresh cache)")
             cold = run_worker("convert", ["--model", name, "--out-dir", str(work / f"dist-cold-{i}"),
-                                          "--cache-dir", str(cache)], work, env)
+                                          "--cache-dir", str(cache), "--src", str(src.path)], work, env)
             log(f"{name} [{i + 1}/{reps}]: plain way, onnxsim + graphsurgeon")
             plain_dir = work / f"plain-{key}-{i}"
             plain_dir.mkdir()
@@ -305,7 +319,7 @@ def bench_conversion(work: Path, reps: int) -> tuple[dict, dict]:
             p_tfl = {"seconds": run.seconds, "peak_rss_mb": run.peak_rss_mb}
             log(f"{name} [{i + 1}/{reps}]: ours, cached (same cache)")
             cached = run_worker("convert", ["--model", name, "--out-dir", str(work / f"dist-cached-{i}"),
-                                            "--cache-dir", str(cache)], work, env)
+                                            "--cache-dir", str(cache), "--src", str(src.path)], work, env)
             plain_files = {"plain-onnx": plain_onnx,
                            "plain-tflite-fp32": tf_work / "outdir" / "copy_float32.tflite",
                            "plain-tflite-fp16": tf_work / "outdir" / "copy_float16.tflite"}

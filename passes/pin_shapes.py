@@ -27,7 +27,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ._util import dims, fmt_names, is_static, strip_new_metadata
+from ._util import dims, fmt_names, is_static, node_inputs, strip_new_metadata
 from .base import GraphPass, PassResult
 
 
@@ -62,6 +62,16 @@ def _run_zeros(model: onnx.ModelProto, shapes: dict[str, list[int]], names: list
 
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
+    # only the nodes the asked values depend on: the rest need not run (nor work) on zeros
+    producer = {o: i for i, n in enumerate(model.graph.node) for o in n.output}
+    needed, todo = set(), [producer[n] for n in names if n in producer]
+    while todo:
+        i = todo.pop()
+        if i not in needed:
+            needed.add(i)
+            todo.extend(producer[x] for x in node_inputs(model.graph.node[i]) if x in producer)
+    del probe.graph.node[:]
+    probe.graph.node.extend(n for i, n in enumerate(model.graph.node) if i in needed)
     del probe.graph.output[:]
     del probe.graph.value_info[:]
     for name in names:

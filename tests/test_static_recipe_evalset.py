@@ -28,20 +28,29 @@ def evalset(tmp_path_factory):
     return generate(tmp_path_factory.mktemp("evalset") / "set", n_images=40, seed=0).parent
 
 
-@pytest.fixture(scope="module")
-def fp16_on_evalset(evalset, tmp_path_factory, session_cache):
-    pipe = load_pipeline("PP-OCRv5_mobile")
-    work = tmp_path_factory.mktemp("evalset-parity")
+def _fp16_on_evalset(pipeline, evalset, tmp_path_factory, session_cache):
+    pipe = load_pipeline(pipeline)
+    work = tmp_path_factory.mktemp(f"evalset-parity-{pipeline}")
     models, _ = build_stage_models(pipe, ["tflite-fp16"], work, session_cache, lambda s, m: None)
     run = run_parity(pipe, list_images(evalset), ["tflite-fp16"], work, stage_models=models,
                      labels=load_labels(evalset / "labels.json"))
     report = run.report
-    FIGURES["evalset PP-OCRv5_mobile (ground truth)"] = {
+    FIGURES[f"evalset {pipeline} (ground truth)"] = {
         "paddle dynamic": report["reference"]["ground_truth"],
         "tflite-fp16 deployed": report["stages"]["tflite-fp16"]["ground_truth"],
         **{name: s.get("ground_truth") for name, s in report["strategies"].items()},
     }
     return report
+
+
+@pytest.fixture(scope="module")
+def fp16_on_evalset(evalset, tmp_path_factory, session_cache):
+    return _fp16_on_evalset("PP-OCRv5_mobile", evalset, tmp_path_factory, session_cache)
+
+
+@pytest.fixture(scope="module")
+def v6_small_fp16_on_evalset(evalset, tmp_path_factory, session_cache):
+    return _fp16_on_evalset("PP-OCRv6_small", evalset, tmp_path_factory, session_cache)
 
 
 def test_fp16_static_recipe_reads_as_well_as_the_dynamic_reference(fp16_on_evalset):
@@ -50,6 +59,17 @@ def test_fp16_static_recipe_reads_as_well_as_the_dynamic_reference(fp16_on_evals
     assert ref["gt_lines"] > 400
     assert fp16["gt_line_accuracy"] >= ref["gt_line_accuracy"], (fp16, ref)
     assert fp16["gt_cer"] <= ref["gt_cer"], (fp16, ref)
+
+
+def test_v6_small_deployed_reads_as_well_as_its_reference_and_better_than_v5(v6_small_fp16_on_evalset,
+                                                                            fp16_on_evalset):
+    """PP-OCRv6 small through the same recipe (1024 letterbox + rec 320/640/1280): at least its
+    own dynamic reference, and above PP-OCRv5 mobile's deployed fp16 on the same pages."""
+    ref = v6_small_fp16_on_evalset["reference"]["ground_truth"]
+    fp16 = v6_small_fp16_on_evalset["stages"]["tflite-fp16"]["ground_truth"]
+    v5 = fp16_on_evalset["stages"]["tflite-fp16"]["ground_truth"]
+    assert fp16["gt_line_accuracy"] >= ref["gt_line_accuracy"], (fp16, ref)
+    assert fp16["gt_line_accuracy"] > v5["gt_line_accuracy"], (fp16, v5)
 
 
 def test_plain_recipe_is_reported_and_worse(fp16_on_evalset):

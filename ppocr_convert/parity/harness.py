@@ -78,7 +78,8 @@ def _open_rec(paths: Path | list[Path], stage: str):
 
 def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], work_dir: Path,
                cache_dir: Path | None = None, progress: ProgressFn = lambda s, m: None,
-               stage_models: dict[str, StageModels] | None = None, labels: dict | None = None) -> ParityRun:
+               stage_models: dict[str, StageModels] | None = None, labels: dict | None = None,
+               with_strategies: bool = True) -> ParityRun:
     """`labels`: optional ground truth {image name: [{"text", "box"}]}; every stage (and the
     reference) is then also scored against it."""
     for t in targets:
@@ -96,7 +97,10 @@ def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], wor
     runners = {s: (open_runner(stage_models[s].det, s), _open_rec(stage_models[s].rec, s)) for s in stages}
     pipelines = {s: OCRPipeline(d, r, charset, dparams, rparams, drop_score=pipe.drop_score)
                  for s, (d, r) in runners.items()}
-    strategies = static_strategies(runners, det_cfg, widths, charset, dparams, rparams, pipe.drop_score)
+    # the static-shape strategies on dynamic weights (plain recipe, deployed det + one rec
+    # width, ...) cost three more pipeline runs per image; a benchmark may skip them
+    strategies = (static_strategies(runners, det_cfg, widths, charset, dparams, rparams, pipe.drop_score)
+                  if with_strategies else {})
 
     per_image, det_maps, skipped = {}, {}, []
     for n, path in enumerate(images):
