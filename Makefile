@@ -59,8 +59,8 @@ PIPELINE ?= PP-OCRv5_mobile
 release: setup ## every model x target, parity gate, dist/manifest.json (nothing published if the gate fails)
 	$(BIN)/ppocr-convert release --images $(IMAGES) --out $(OUT)
 
-fixtures: setup ## rebuild the PP-OCRv5 Paddle reference models from the packaged ONNX (x2paddle)
-	$(BIN)/python -c 'from ppocr_convert.config import load_model_config as l; from ppocr_convert.reference import reference_dir as r; [print(n, r(l(n))[0]) for n in ("PP-OCRv5_mobile_det", "PP-OCRv5_mobile_rec")]'
+fixtures: setup ## build the Paddle reference of every model with no Paddle original offline (x2paddle, PP-OCRv6)
+	$(BIN)/python -c 'from ppocr_convert.config import load_model_config as l, model_names as m; from ppocr_convert.reference import reference_dir as r; [print(n, r(l(n))[0]) for n in m() if n.startswith("PP-OCRv6")]'
 
 parity: setup ## parity report: make parity PIPELINE=PP-OCRv5_mobile IMAGES=../shared/images
 	$(BIN)/ppocr-convert parity $(PIPELINE) --images $(IMAGES) --out $(OUT)/parity/$(PIPELINE)

@@ -111,6 +111,7 @@ def release(out_dir: Path, images_dir: Path, models: list[str] | None = None, ta
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging-"))
+    failures: list[dict] = []  # read by the handler below even when parity itself raised
     try:
         convs: dict[str, ConversionResult] = {}
         for cfg in configs:

@@ -83,3 +83,39 @@ def test_harness_catches_perturbed_weights(v5, tmp_path, images):
     failed = {(f["stage"], f["view"], f["metric"]) for f in run.report["failures"]}
     assert ("onnx", "same_input", "line_text_agreement") in failed
     assert run.report["stages"]["onnx"]["verdict"] == "fail"
+
+
+V6_SUBSET = ["en.jpg", "ch_en_num.jpg", "japan.jpg", "text_det.jpg", "ch_doc_server.png", "korean.jpg",
+             "short.png", "text_rec.jpg"]
+
+
+@pytest.fixture(scope="session")
+def v6_small(tmp_path_factory, session_cache, images):
+    """PP-OCRv6 small on a subset of the photos (its reference: the x2paddle rebuild)."""
+    pipe = load_pipeline("PP-OCRv6_small")
+    work = tmp_path_factory.mktemp("parity-v6")
+    subset = [p for p in images if p.name in V6_SUBSET]
+    models, provenance = build_stage_models(pipe, TARGETS, work, session_cache, lambda s, m: None)
+    run = run_parity(pipe, subset, TARGETS, work, stage_models=models)
+    FIGURES["parity PP-OCRv6_small (subset)"] = {
+        s: {"same_input": {k: round(v, 5) for k, v in r["same_input"].items()}} for s, r in run.report["stages"].items()}
+    return run, provenance
+
+
+def test_v6_small_same_input_stages_read_like_its_reference(v6_small):
+    run, provenance = v6_small
+    assert provenance["det"]["kind"] == provenance["rec"]["kind"] == "rebuilt-from-onnx"
+    stages = run.report["stages"]
+    for stage in ("onnx-raw", "onnx", "tflite-fp32"):
+        si = stages[stage]["same_input"]
+        assert si["lines"] > 15
+        assert si["line_text_agreement"] == 1.0, (stage, si)
+    assert stages["tflite-fp16"]["same_input"]["line_text_agreement"] >= 0.95
+    assert run.report["failures"] == [], run.report["failures"]
+
+
+def test_v6_small_reference_matches_goldens(v6_small):
+    run, _ = v6_small
+    golden = json.loads(golden_path("PP-OCRv6_small").read_text(encoding="utf-8"))["results"]
+    for image, entry in run.report["per_image"].items():
+        assert [l["text"] for l in entry["reference"]["lines"]] == [g["text"] for g in golden[image]], image

@@ -68,3 +68,18 @@ def test_two_clean_builds_are_byte_identical(converted, tmp_path):
         a, b = first["dirs"][t], again.artifact_dirs[t]
         for f in (first["manifests"][t]["file"], "manifest.json"):
             assert (a / f).read_bytes() == (b / f).read_bytes(), f"{t}/{f} differs"
+
+
+def test_release_with_only_unreadable_images_fails_the_gate_cleanly(session_cache, tmp_path):
+    """Regression: every image unreadable used to end in UnboundLocalError, not the gate."""
+    from ppocr_convert import release as rel
+    from ppocr_convert.errors import ConvertError
+    bad = tmp_path / "images"
+    bad.mkdir()
+    (bad / "empty.jpg").write_bytes(b"")
+    (bad / "garbage.png").write_bytes(b"not an image at all")
+    dist = tmp_path / "dist"
+    with pytest.raises(ConvertError) as e:
+        rel.release(dist, bad, models=MODELS, targets=["onnx"], cache_dir=session_cache)
+    assert not dist.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".dist.")]
