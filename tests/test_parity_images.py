@@ -167,16 +167,19 @@ class PeakRSS:
 @pytest.fixture(scope="module")
 def onnx_stage_models():
     """PP-OCRv5 det + rec, the packaged ONNX files, as both 'paddle' and 'onnx' stage."""
-    from ppocr_convert.config import load_model_config
     from ppocr_convert.parity.harness import StageModels
     from ppocr_convert.parity.pipelines import load_pipeline
-    from ppocr_convert.sources import resolve
+    from ppocr_convert.sources import package_path, resolve
 
     pipe = load_pipeline("PP-OCRv5_mobile")
-    det = resolve(load_model_config(pipe.det_config.name)).path
-    rec = resolve(load_model_config(pipe.rec_config.name)).path
-    if det.suffix != ".onnx" or rec.suffix != ".onnx":
-        pytest.skip("packaged PP-OCRv5 ONNX models not installed")
+
+    def packaged_onnx(cfg):  # the default source is the Paddle original; these tests want ORT
+        for spec in cfg.sources:
+            path = package_path(spec) if spec.kind == "package" else None
+            if path is not None and path.suffix == ".onnx":
+                return resolve(cfg, path).path
+        pytest.fail(f"{cfg.name}: packaged ONNX not installed (make setup)")
+    det, rec = packaged_onnx(pipe.det_config), packaged_onnx(pipe.rec_config)
     return pipe, {"paddle": StageModels("paddle", det, rec), "onnx": StageModels("onnx", det, rec)}
 
 
