@@ -1,6 +1,6 @@
 """ONNX graph rewriting passes (model-agnostic: no PaddleOCR knowledge here).
 
-    from passes import run_pipeline
+    from ppocr_convert.passes import run_pipeline
     model, reports = run_pipeline(model, ["hardsigmoid_decompose", "pin_shapes", "cleanup"],
                                   {"pin_shapes": {"shapes": {"x": [1, 3, 640, 640]}}})
 """

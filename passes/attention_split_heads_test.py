@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from onnx import helper
 
-from passes._testing import assert_same_outputs, check, make_model, op_types, random_feeds
-from passes.attention_split_heads import MAX_CONCAT_INPUTS, AttentionSplitHeads
+from ppocr_convert.passes._testing import assert_same_outputs, check, make_model, op_types, random_feeds
+from ppocr_convert.passes.attention_split_heads import MAX_CONCAT_INPUTS, AttentionSplitHeads
 
 H_ = helper.make_node
 B, N = 1, 6

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from onnx import helper, numpy_helper
 
-from passes._testing import assert_same_outputs, check, make_model, op_types, random_feeds
-from passes.base import PassError
-from passes.cleanup import Cleanup
+from ppocr_convert.passes._testing import assert_same_outputs, check, make_model, op_types, random_feeds
+from ppocr_convert.passes.base import PassError
+from ppocr_convert.passes.cleanup import Cleanup
 
 H = helper.make_node
 

@@ -2,8 +2,8 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from passes._testing import make_model, op_types, run as run_ort
-from passes.concat_rank_fix import ConcatRankFix
+from ppocr_convert.passes._testing import make_model, op_types, run as run_ort
+from ppocr_convert.passes.concat_rank_fix import ConcatRankFix
 
 
 def _shape_vector_model(scalar: bool):

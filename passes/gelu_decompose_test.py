@@ -7,10 +7,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from passes._testing import assert_same_outputs, check, make_model, op_types, random_feeds, run
-from passes.base import PassError
-from passes.gelu_decompose import GeluDecompose, find_gelus
-from passes.manager import available
+from ppocr_convert.passes._testing import assert_same_outputs, check, make_model, op_types, random_feeds, run
+from ppocr_convert.passes.base import PassError
+from ppocr_convert.passes.gelu_decompose import GeluDecompose, find_gelus
+from ppocr_convert.passes.manager import available
 
 H = helper.make_node
 SQRT2_F32 = np.float32(math.sqrt(2))  # 1.4142135381698608, the constant Paddle writes

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from passes._testing import assert_same_outputs, check, make_model, op_types, random_feeds, run
-from passes.hardsigmoid_decompose import HardSigmoidDecompose
+from ppocr_convert.passes._testing import assert_same_outputs, check, make_model, op_types, random_feeds, run
+from ppocr_convert.passes.hardsigmoid_decompose import HardSigmoidDecompose
 
 H = helper.make_node
 

@@ -1,7 +1,7 @@
 from onnx import helper
 
-from passes._testing import assert_same_outputs, check, make_model, op_types, random_feeds
-from passes.hardswish_decompose import HardSwishDecompose
+from ppocr_convert.passes._testing import assert_same_outputs, check, make_model, op_types, random_feeds
+from ppocr_convert.passes.hardswish_decompose import HardSwishDecompose
 
 H = helper.make_node
 

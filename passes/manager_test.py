@@ -3,10 +3,10 @@ import json
 import pytest
 from onnx import helper
 
-import passes.manager as manager
-from passes import PassError, PassResult, available, run_pipeline
-from passes._testing import assert_same_outputs, check, make_model, op_types, random_feeds
-from passes.base import GraphPass
+import ppocr_convert.passes.manager as manager
+from ppocr_convert.passes import PassError, PassResult, available, run_pipeline
+from ppocr_convert.passes._testing import assert_same_outputs, check, make_model, op_types, random_feeds
+from ppocr_convert.passes.base import GraphPass
 
 H = helper.make_node
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper
 
-from passes._testing import assert_same_outputs, check, make_model, op_types, random_feeds
-from passes._util import dims
-from passes.base import PassError
-from passes.pin_shapes import PinShapes, symbolic_values
+from ppocr_convert.passes._testing import assert_same_outputs, check, make_model, op_types, random_feeds
+from ppocr_convert.passes._util import dims
+from ppocr_convert.passes.base import PassError
+from ppocr_convert.passes.pin_shapes import PinShapes, symbolic_values
 
 H = helper.make_node
 I64 = lambda *v: np.array(v, np.int64)  # noqa: E731

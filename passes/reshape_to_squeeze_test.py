@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from onnx import helper
 
-from passes._testing import assert_same_outputs, check, make_model, op_types, random_feeds
-from passes.reshape_to_squeeze import ReshapeToSqueeze, dropped_unit_axes, reshape_target
+from ppocr_convert.passes._testing import assert_same_outputs, check, make_model, op_types, random_feeds
+from ppocr_convert.passes.reshape_to_squeeze import ReshapeToSqueeze, dropped_unit_axes, reshape_target
 
 H = helper.make_node
 

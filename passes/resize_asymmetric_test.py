@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from onnx import helper, numpy_helper
 
-from passes._testing import check, make_model, op_types, random_feeds, run
-from passes._util import attr
-from passes.resize_asymmetric import ResizeAsymmetric, source_indices
+from ppocr_convert.passes._testing import check, make_model, op_types, random_feeds, run
+from ppocr_convert.passes._util import attr
+from ppocr_convert.passes.resize_asymmetric import ResizeAsymmetric, source_indices
 
 H = helper.make_node
 

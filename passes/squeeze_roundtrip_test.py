@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from onnx import helper
 
-from passes._testing import assert_same_outputs, check, make_model, op_types, random_feeds
-from passes.squeeze_roundtrip import SqueezeRoundTrip
+from ppocr_convert.passes._testing import assert_same_outputs, check, make_model, op_types, random_feeds
+from ppocr_convert.passes.squeeze_roundtrip import SqueezeRoundTrip
 
 H = helper.make_node
 C, W = 4, 5

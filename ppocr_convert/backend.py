@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ToolError
+from .resources import calibration_dir
 from .toolrun import ToolRun, run_tool
 
 SAMPLE_DATA_NAME = "calibration_image_sample_data_20x128x128x3_float32.npy"
-CALIBRATION_DIR = Path(__file__).resolve().parent / "data" / "calibration"
+CALIBRATION_DIR = calibration_dir()
 
 
 def sample_data(images_dir: Path = CALIBRATION_DIR, count: int = 20) -> np.ndarray:

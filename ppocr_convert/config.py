@@ -8,29 +8,16 @@ from __future__ import annotations
 
 import copy
 import difflib
-import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError, UnknownModelError
+from .resources import configs_dir  # parity.pipelines imports it from here
 
 STAGES = ("paddle", "onnx-raw", "onnx", "tflite-fp32", "tflite-fp16")
 TARGETS = STAGES[1:]
 TASKS = ("det", "rec", "cls")
-
-
-def repo_file(name: str) -> Path:
-    """A file at the repository root (requirements-models.txt, ...)."""
-    return Path(__file__).resolve().parent.parent / name
-
-
-def configs_dir() -> Path:
-    """The repo's configs/ (or $PPOCR_CONVERT_CONFIGS)."""
-    env = os.environ.get("PPOCR_CONVERT_CONFIGS")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent / "configs"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import onnx
 
 from . import backend, frontend, sources
 from .config import STAGES, TARGETS, ModelConfig
-from passes.base import PassError
+from ppocr_convert.passes.base import PassError
 
 from .errors import ConfigError, ConvertError, GpuCompatibilityError, PassFailedError
 from .inspect_model import inspect_file
@@ -69,7 +69,7 @@ class ConversionResult:
 
 
 def pass_list(config: ModelConfig, options: ConvertOptions) -> list[str]:
-    from passes.manager import available
+    from ppocr_convert.passes.manager import available
     names = list(options.passes) if options.passes is not None else list(config.passes)
     unknown = [n for n in names + list(options.skip_passes) if n not in available()]
     if unknown:
@@ -237,7 +237,7 @@ def _static_stages(config, shape, passes, raw_path, need_tflite, cache, versions
                          tools={k: versions[k] for k in ("onnx", "onnxsim", "onnxruntime", "ppocr-convert")})
 
     def build_onnx(tmp: Path) -> None:
-        from passes.manager import run_pipeline
+        from ppocr_convert.passes.manager import run_pipeline
         t = time.perf_counter()
         try:
             model, reports = run_pipeline(onnx.load(str(raw_path)), passes, pass_options)

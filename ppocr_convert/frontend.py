@@ -38,8 +38,8 @@ def paddle_to_onnx(source: ResolvedSource, out_path: Path, opset: int, log_path:
     if not out_path.is_file():
         raise ToolError("paddle2onnx exited cleanly but wrote no ONNX file", hint=f"see {log_path}",
                         log_path=str(log_path))
-    from passes.manager import run_pipeline
-    from passes.base import PassError
+    from ppocr_convert.passes.manager import run_pipeline
+    from ppocr_convert.passes.base import PassError
     try:
         model, reports = run_pipeline(onnx.load(str(out_path)), FRONTEND_REPAIRS)
     except PassError as e:

@@ -11,9 +11,9 @@ from . import model_params
 from .ocr import OCRPipeline, load_image
 from .parity.pipelines import load_pipeline
 from .reference import reference_dir
+from .resources import golden_dir
 from .runners import open_runner
 
-GOLDEN_DIR = Path(__file__).resolve().parent.parent / "golden"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
@@ -42,7 +42,7 @@ def reference_results(pipeline: str, images: list[Path]) -> dict:
 
 
 def golden_path(pipeline: str) -> Path:
-    return GOLDEN_DIR / f"{pipeline}.reference.json"
+    return golden_dir() / f"{pipeline}.reference.json"
 
 
 def write(pipelines: list[str], images_dir: Path) -> list[Path]:
@@ -62,7 +62,7 @@ OP_MODELS = ["PP-OCRv5_mobile_det", "PP-OCRv5_mobile_rec", "PP-OCRv4_mobile_det"
 
 
 def op_histograms_path() -> Path:
-    return GOLDEN_DIR / "tflite_op_histograms.json"
+    return golden_dir() / "tflite_op_histograms.json"
 
 
 def write_op_histograms(work_dir: Path) -> Path:
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         written = [*write(a.pipelines, a.images), write_op_histograms(Path(tmp))]
     for path in written:
-        print(f"wrote {path.relative_to(GOLDEN_DIR.parent)}")
+        print(f"wrote {path.relative_to(golden_dir().parent)}")
     return 0
 
 

@@ -146,9 +146,12 @@ def verify_package_files(spec: SourceSpec, path: Path, what: str) -> None:
 
 
 def _pinned_version(package: str) -> str:
-    from .config import repo_file
+    from .resources import repo_file
+    pins = repo_file("requirements-models.txt")  # a source checkout's; a wheel has none
+    if pins is None:
+        return "<version>"
     try:
-        for line in repo_file("requirements-models.txt").read_text().splitlines():
+        for line in pins.read_text().splitlines():
             name, _, rest = line.partition("==")
             if name.strip().lower() == package.lower():
                 return rest.split()[0]
