@@ -49,6 +49,21 @@ app = typer.Typer(cls=DefaultToConvert, add_completion=False, no_args_is_help=Tr
                   help="Convert PaddleOCR models to ONNX and TFLite, offline, and check each stage.")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+        typer.echo(f"ppocr-convert {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="print the version and exit"),
+):
+    pass
+
+
 def _shape(dims) -> str:
     return "x".join(str(d) if isinstance(d, int) else "?" for d in dims)
 
