@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: help setup demo convert list test test-fast clean
+.PHONY: help setup demo convert list test test-fast clean wheel
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,8 +49,14 @@ test: setup fonts ## all tests, real-model integration included
 test-fast: setup ## unit tests only (no real-model conversions)
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
-clean: ## remove dist/ and the repo-local caches (not .venv)
-	rm -rf $(OUT) .cache .pytest_cache
+clean: ## remove dist/, wheelhouse/, build/ and the repo-local caches (not .venv)
+	rm -rf $(OUT) $(WHEELHOUSE) build .cache .pytest_cache
+
+WHEELHOUSE ?= wheelhouse
+# build/ goes first: setuptools packs whatever an earlier build left in build/lib
+wheel: setup ## build the wheel into wheelhouse/ (one package, ppocr_convert, data included)
+	rm -rf build
+	$(BIN)/pip wheel --no-deps -q . -w $(WHEELHOUSE)
 
 IMAGES ?= ../shared/images
 PIPELINE ?= PP-OCRv5_mobile
