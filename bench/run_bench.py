@@ -266,19 +266,6 @@ def run_worker(kind: str, args: list[str], work: Path, env: dict) -> dict:
 # 1. conversion
 # ======================================================================================
 
-def packaged_onnx_source(cfg):
-    """The packaged paddle2onnx ONNX of a model: the default source of PP-OCRv5 is now the
-    Paddle original, but the comparison with the plain way needs both sides to start from
-    the same ONNX, so neither runs paddle2onnx."""
-    from ppocr_convert import sources
-    for spec in cfg.sources:
-        path = sources.package_path(spec) if spec.kind == "package" else None
-        if path is not None and path.suffix == ".onnx":
-            sources.verify_package_files(spec, path, cfg.name)
-            return sources.resolve(cfg, path, False)
-    raise SystemExit(f"{cfg.name}: no packaged ONNX installed (make setup)")
-
-
 def bench_conversion(work: Path, reps: int) -> tuple[dict, dict]:
     """Returns (results per model, artifact paths {model: {kind: path}}). Each repetition:
     ours cold (fresh cache) -> plain onnxsim+gs -> plain onnx2tf -> ours cached."""
@@ -294,7 +281,9 @@ def bench_conversion(work: Path, reps: int) -> tuple[dict, dict]:
     paths: dict = {}
     for key, name in MODELS.items():
         cfg = load_model_config(name)
-        src = packaged_onnx_source(cfg)
+        src = sources.packaged_onnx_source(cfg)
+        if src is None:
+            raise SystemExit(f"{cfg.name}: no packaged ONNX installed (make setup)")
         shape = ",".join(str(d) for d in cfg.shape)
         runs = []
         for i in range(reps):

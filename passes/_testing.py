@@ -60,3 +60,10 @@ def assert_same_outputs(a: onnx.ModelProto, b: onnx.ModelProto, feeds, rtol=1e-6
 
 def check(model: onnx.ModelProto) -> None:
     onnx.checker.check_model(model, full_check=True)
+
+
+def assert_input_not_mutated(graph_pass, model: onnx.ModelProto, **options) -> None:
+    """GraphPass.run works on a copy: the caller's model must come back byte-identical."""
+    before = model.SerializeToString()
+    graph_pass.run(model, **options)
+    assert model.SerializeToString() == before

@@ -10,6 +10,7 @@ at `paddle`, an ONNX file at `onnx-raw`.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -50,6 +51,13 @@ class ResolvedSource:
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    st = os.stat(path)
+    return _sha256_cached(str(Path(path).absolute()), st.st_size, st.st_mtime_ns, chunk)
+
+
+@functools.lru_cache(maxsize=256)
+def _sha256_cached(path: str, size: int, mtime_ns: int, chunk: int) -> str:
+    """Keyed on size and mtime: a file rewritten in place is hashed again."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
@@ -174,6 +182,17 @@ def package_version(package: str) -> str:
         return version(package)
     except PackageNotFoundError:
         return "?"
+
+
+def packaged_onnx_source(config: ModelConfig) -> ResolvedSource | None:
+    """The model's packaged paddle2onnx ONNX (checked), even where its default source is the
+    Paddle original: for comparisons that must start both sides from the same ONNX."""
+    for spec in config.sources:
+        path = package_path(spec) if spec.kind == "package" else None
+        if path is not None and path.suffix == ".onnx":
+            verify_package_files(spec, path, config.name)
+            return _make("package", path, f"{spec.package}=={package_version(spec.package)}:{spec.path}")
+    return None
 
 
 def cached_official_dir(config: ModelConfig) -> Path:

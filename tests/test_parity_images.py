@@ -169,16 +169,15 @@ def onnx_stage_models():
     """PP-OCRv5 det + rec, the packaged ONNX files, as both 'paddle' and 'onnx' stage."""
     from ppocr_convert.parity.harness import StageModels
     from ppocr_convert.parity.pipelines import load_pipeline
-    from ppocr_convert.sources import package_path, resolve
+    from ppocr_convert.sources import packaged_onnx_source
 
     pipe = load_pipeline("PP-OCRv5_mobile")
 
     def packaged_onnx(cfg):  # the default source is the Paddle original; these tests want ORT
-        for spec in cfg.sources:
-            path = package_path(spec) if spec.kind == "package" else None
-            if path is not None and path.suffix == ".onnx":
-                return resolve(cfg, path).path
-        pytest.fail(f"{cfg.name}: packaged ONNX not installed (make setup)")
+        src = packaged_onnx_source(cfg)
+        if src is None:
+            pytest.fail(f"{cfg.name}: packaged ONNX not installed (make setup)")
+        return src.path
     det, rec = packaged_onnx(pipe.det_config), packaged_onnx(pipe.rec_config)
     return pipe, {"paddle": StageModels("paddle", det, rec), "onnx": StageModels("onnx", det, rec)}
 
