@@ -38,7 +38,7 @@ def log(msg: str) -> None:
 
 def convert_fp16(pipelines: list[str], out: Path) -> dict:
     """{pipeline: {"det": path, "rec": [bucket paths], "det_cfg", "rec_cfg"}} (stage cache reused)."""
-    from ppocr_convert.convert import ConvertOptions, convert
+    from ppocr_convert.chain.conversion import ConvertOptions, convert
     from ppocr_convert.parity.harness import artifact_paths
     from ppocr_convert.parity.pipelines import load_pipeline
     arts = {}

@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     if not (a.evalset / "labels.json").is_file():
         raise SystemExit(f"{a.evalset}/labels.json not found: run `make evalset` first")
     from ppocr_convert.inspect_model import import_tensorflow  # noqa: F401  (paddle before TF)
-    from ppocr_convert.convert import ConvertOptions, convert
+    from ppocr_convert.chain.conversion import ConvertOptions, convert
     from ppocr_convert.goldens import list_images
     from ppocr_convert.parity.harness import StageModels, artifact_paths, run_parity
     from ppocr_convert.parity.labels import load_labels

@@ -134,9 +134,9 @@ def worker_convert(a) -> dict:
     sampler.start()
     sampler.mark("imports")
     from ppocr_convert.config import load_model_config
-    from ppocr_convert.convert import ConvertOptions, convert
+    from ppocr_convert.chain.conversion import ConvertOptions, convert
 
-    import ppocr_convert.convert as convert_module
+    import ppocr_convert.chain.conversion as convert_module
 
     # Phases from the progress callback: source, onnx-raw, then onnx and tflite once per rec
     # width bucket (the sampler adds up a label's walls); the first inspect_file call starts
@@ -271,8 +271,8 @@ def bench_conversion(work: Path, reps: int) -> tuple[dict, dict]:
     ours cold (fresh cache) -> plain onnxsim+gs -> plain onnx2tf -> ours cached."""
     import hashlib
 
-    from ppocr_convert import sources
-    from ppocr_convert.backend import SAMPLE_DATA_NAME, sample_data
+    from ppocr_convert.chain import sources
+    from ppocr_convert.chain.backend import SAMPLE_DATA_NAME, sample_data
     from ppocr_convert.config import load_model_config
     from ppocr_convert.toolrun import run_tool
 
@@ -994,7 +994,7 @@ def main(argv=None) -> int:
         Path(a.result).write_text(json.dumps(data, default=str))
         return 0
 
-    from ppocr_convert.backend import tool_versions
+    from ppocr_convert.chain.backend import tool_versions
 
     t_start = time.perf_counter()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")

@@ -99,8 +99,8 @@ def convert(
     if verbose:
         os.environ["PPOCR_CONVERT_VERBOSE"] = "1"  # let native libraries talk too
     from .config import TARGETS, load_model_config, parse_shape
-    from .convert import ConvertOptions
-    from .convert import convert as run_convert
+    from .chain.conversion import ConvertOptions
+    from .chain.conversion import convert as run_convert
     try:
         config = load_model_config(model)
         targets = list(TARGETS) if "all" in target else target
@@ -143,7 +143,7 @@ def list_models(as_json: bool = typer.Option(False, "--json")):
     """Models in configs/ and where each would be converted from on this machine."""
     from .config import load_model_config, model_names
     from .reference import reference_kind
-    from .sources import resolve
+    from .chain.sources import resolve
     rows = []
     for name in model_names():
         cfg = load_model_config(name)

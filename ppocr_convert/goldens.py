@@ -69,7 +69,7 @@ def write_op_histograms(work_dir: Path) -> Path:
     """TFLite op histograms of every artifact: a tool upgrade that changes the op mix
     (layout TRANSPOSEs above all) shows up as a test failure, not a slower app."""
     from .config import load_model_config
-    from .convert import ConvertOptions, convert
+    from .chain.conversion import ConvertOptions, convert
     data = {}
     for name in OP_MODELS:
         r = convert(load_model_config(name), ConvertOptions(targets=["tflite-fp32", "tflite-fp16"], out_dir=work_dir))

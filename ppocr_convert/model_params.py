@@ -8,7 +8,7 @@ from .config import ModelConfig
 from .ocr.cls import ClsParams
 from .ocr.det import DetParams
 from .ocr.rec import RecParams, load_dictionary
-from .sources import dictionary_path
+from .chain.sources import dictionary_path
 
 
 def _pick(cls, table: dict, **extra):

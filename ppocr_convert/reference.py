@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import ModelConfig
-from .sources import ResolvedSource, cache_root, resolve
+from .chain.sources import ResolvedSource, cache_root, resolve
 
 
 def reference_kind(source: ResolvedSource) -> str:

@@ -4,7 +4,6 @@ signed-off `dist/manifest.json`. Everything is built in a staging directory next
 nothing and leaves the previous `dist/` as it was."""
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -12,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .backend import tool_versions
+from .chain.backend import tool_versions
 from .config import ModelConfig, load_model_config, model_names
-from .convert import ConversionResult, ConvertOptions, check_targets, convert
+from .chain.conversion import ConversionResult, ConvertOptions, check_targets, convert
 from .errors import ConvertError, ParityError
 from .goldens import list_images
 from .parity.harness import StageModels, artifact_paths, check_tolerances, crashed_images, run_parity
@@ -22,8 +21,10 @@ from .parity.pipelines import PipelineConfig, load_pipeline, pipeline_names
 from .parity.report import write_report
 from .parity.report_html import render_html
 from .reference import reference_dir
-from .sources import cache_root, resolve, sha256_file
-from .stage_cache import StageCache, cache_key, replace_dir
+from .chain.sources import cache_root, resolve
+from .fsutil import sha256_files
+from .chain.stage_cache import StageCache, cache_key
+from .fsutil import replace_dir
 
 DEFAULT_TARGETS = ["onnx", "tflite-fp32", "tflite-fp16"]
 # bump when the harness's results change for the same inputs (invalidates cached parity)
@@ -52,10 +53,7 @@ def available_models() -> tuple[list[str], list[dict]]:
 
 
 def _images_fingerprint(images: list[Path]) -> str:
-    h = hashlib.sha256()
-    for p in images:
-        h.update(p.name.encode() + b"\0" + sha256_file(p).encode())
-    return h.hexdigest()
+    return sha256_files(images)
 
 
 def _parity(pipe: PipelineConfig, convs: dict[str, ConversionResult], targets: list[str], images: list[Path],

@@ -41,7 +41,7 @@ def session_cache(tmp_path_factory) -> Path:
 def converted(tmp_path_factory, session_cache):
     """convert(name) → {target: artifact path}; each model converted once per session."""
     from ppocr_convert.config import TARGETS, load_model_config
-    from ppocr_convert.convert import ConvertOptions, convert
+    from ppocr_convert.chain.conversion import ConvertOptions, convert
 
     dist = tmp_path_factory.mktemp("dist")
     done: dict[str, dict] = {}
@@ -72,7 +72,7 @@ def paddle_reference(tmp_path_factory):
     """name → Paddle model dir for the `paddle` reference stage: the packaged Paddle
     model for v4; for v5 (shipped only as ONNX) a rebuild via x2paddle."""
     from ppocr_convert.config import load_model_config
-    from ppocr_convert.sources import resolve
+    from ppocr_convert.chain.sources import resolve
 
     built: dict[str, Path] = {}
 

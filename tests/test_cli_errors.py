@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from ppocr_convert.cli import app
 from ppocr_convert.config import load_model_config
 from ppocr_convert.errors import SourceError
-from ppocr_convert.sources import extract_model_archive, package_path
+from ppocr_convert.chain.sources import extract_model_archive, package_path
 
 runner = CliRunner()
 
@@ -133,7 +133,7 @@ def test_download_with_wrong_checksum_is_refused(tmp_path, monkeypatch):
     import dataclasses
     import urllib.request
 
-    from ppocr_convert import sources
+    from ppocr_convert.chain import sources
     monkeypatch.setenv("PPOCR_CONVERT_CACHE", str(tmp_path / "cache"))
     archive = _tar_with(tmp_path, "m/inference.pdmodel")
     monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: open(archive, "rb"))

@@ -147,7 +147,7 @@ def test_dynamic_pipeline_reads_the_labelled_lines(fonts, tmp_path):
     from ppocr_convert.ocr import OCRPipeline, load_image
     from ppocr_convert.parity.metrics import aggregate_lines, compare_lines
     from ppocr_convert.runners import open_runner
-    from ppocr_convert.sources import resolve
+    from ppocr_convert.chain.sources import resolve
 
     labels_path = generate(tmp_path / "set", n_images=6, seed=0, fonts=fonts)
     labels = json.loads(labels_path.read_text(encoding="utf-8"))

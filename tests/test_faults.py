@@ -28,7 +28,8 @@ from ppocr_convert.config import load_model_config
 from typer.testing import CliRunner
 
 from ppocr_convert.cli import app
-from ppocr_convert.stage_cache import StageCache, replace_dir, sweep_stale_temp_dirs
+from ppocr_convert.chain.stage_cache import StageCache
+from ppocr_convert.fsutil import replace_dir, sweep_stale_temp_dirs
 
 runner = CliRunner()
 CLI = str(Path(sys.executable).with_name("ppocr-convert"))

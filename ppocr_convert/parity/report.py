@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..stage_cache import replace_dir
+from ..fsutil import replace_dir
 from .harness import ParityRun
 
 

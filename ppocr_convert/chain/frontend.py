@@ -14,9 +14,9 @@ from pathlib import Path
 
 import onnx
 
-from .errors import ToolError
+from ..errors import ToolError
 from .sources import PADDLE_PARAMS, ResolvedSource
-from .toolrun import ToolRun, run_tool
+from ..toolrun import ToolRun, run_tool
 
 
 # Graph repairs applied to every paddle2onnx output, before anything else looks at it:
@@ -28,7 +28,7 @@ def paddle_to_onnx(source: ResolvedSource, out_path: Path, opset: int, log_path:
     """Returns the tool run and the repair passes' reports."""
     graph_name = "inference.json" if source.format == "paddle-json" else "inference.pdmodel"
     with tempfile.TemporaryDirectory(prefix="p2o-") as work:
-        argv = [sys.executable, "-m", "ppocr_convert.p2o_worker",
+        argv = [sys.executable, "-m", "ppocr_convert.chain.p2o_worker",
                 "--model-file", str(source.path / graph_name),
                 "--params-file", str(source.path / PADDLE_PARAMS),
                 "--save-file", str(out_path), "--opset", str(opset)]

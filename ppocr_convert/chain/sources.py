@@ -10,8 +10,6 @@ at `paddle`, an ONNX file at `onnx-raw`.
 """
 from __future__ import annotations
 
-import functools
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -23,8 +21,9 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .config import ModelConfig, SourceSpec
-from .errors import SourceError
+from ..config import ModelConfig, SourceSpec
+from ..errors import SourceError
+from ..fsutil import sha256_file, sha256_files
 
 PADDLE_JSON = "inference.json"
 PADDLE_PDMODEL = "inference.pdmodel"
@@ -48,21 +47,6 @@ class ResolvedSource:
         d = asdict(self)
         d["path"] = str(self.path)
         return d
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    st = os.stat(path)
-    return _sha256_cached(str(Path(path).absolute()), st.st_size, st.st_mtime_ns, chunk)
-
-
-@functools.lru_cache(maxsize=256)
-def _sha256_cached(path: str, size: int, mtime_ns: int, chunk: int) -> str:
-    """Keyed on size and mtime: a file rewritten in place is hashed again."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def model_files(path: Path) -> tuple[str, list[Path]]:
@@ -116,10 +100,7 @@ def _check_onnx_file(path: Path) -> None:
 
 
 def _fingerprint(files: list[Path]) -> str:
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.name.encode() + b"\0" + sha256_file(f).encode())
-    return h.hexdigest() if len(files) > 1 else sha256_file(files[0])
+    return sha256_files(files) if len(files) > 1 else sha256_file(files[0])
 
 
 def _make(kind: str, path: Path, origin: str) -> ResolvedSource:
@@ -154,7 +135,7 @@ def verify_package_files(spec: SourceSpec, path: Path, what: str) -> None:
 
 
 def _pinned_version(package: str) -> str:
-    from .resources import repo_file
+    from ..resources import repo_file
     pins = repo_file("requirements-models.txt")  # a source checkout's; a wheel has none
     if pins is None:
         return "<version>"

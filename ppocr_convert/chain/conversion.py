@@ -18,14 +18,14 @@ from typing import Callable
 import onnx
 
 from . import backend, frontend, sources
-from .config import STAGES, TARGETS, ModelConfig
+from ..config import STAGES, TARGETS, ModelConfig
 from ppocr_convert.passes.base import PassError
 
-from .errors import ConfigError, ConvertError, GpuCompatibilityError, PassFailedError
-from .inspect_model import inspect_file
-from .reference import reference_kind
-from .stage_cache import (StageCache, cache_key, replace_dir, sweep_stale_temp_dirs, temp_dir,
-                          write_error_hint)
+from ..errors import ConfigError, ConvertError, GpuCompatibilityError, PassFailedError
+from ..inspect_model import inspect_file
+from ..reference import reference_kind
+from ..fsutil import replace_dir, sweep_stale_temp_dirs, temp_dir, write_error_hint
+from .stage_cache import StageCache, cache_key
 
 ProgressFn = Callable[[str, str], None]  # (stage, message)
 
@@ -211,7 +211,7 @@ def static_shapes(config: ModelConfig, options: "ConvertOptions") -> list[tuple[
 
 def bucketed_gpu_verdict(shapes: list[tuple], reports: list) -> dict:
     """One GPU verdict for all width buckets: each issue names its bucket."""
-    from .inspect_model import GpuIssue, format_gpu_verdict
+    from ..inspect_model import GpuIssue, format_gpu_verdict
     issues = [GpuIssue(i.op, f"w{s[3]} {i.node}".strip(), i.reason)
               for s, r in zip(shapes, reports) for i in r.gpu_issues]
     return {"verdict": format_gpu_verdict(issues), "issues": [vars(i) for i in issues]}

@@ -1,4 +1,4 @@
-"""Child-process entry for paddle2onnx: `python -m ppocr_convert.p2o_worker ...`.
+"""Child-process entry for paddle2onnx: `python -m ppocr_convert.chain.p2o_worker ...`.
 
 Why not the `paddle2onnx` console script: paddle2onnx 2.1.0 sets
 POLYGRAPHY_AUTOINSTALL_DEPS=1 before importing polygraphy, which then pip-installs

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ToolError
-from .resources import calibration_dir
-from .toolrun import ToolRun, run_tool
+from ..errors import ToolError
+from ..resources import calibration_dir
+from ..toolrun import ToolRun, run_tool
 
 SAMPLE_DATA_NAME = "calibration_image_sample_data_20x128x128x3_float32.npy"
 CALIBRATION_DIR = calibration_dir()
