@@ -51,19 +51,25 @@ def _tree_rss(proc: psutil.Process) -> int:
 
 
 def run_tool(tool: str, argv: list[str], log_path: Path, cwd: Path | None = None,
-             env: dict | None = None, hint: str | None = None) -> ToolRun:
+             env: dict | None = None, hint: str | None = None, timeout: float | None = None) -> ToolRun:
+    """Run `argv` in its own process group with its output in `log_path`; raise ToolError
+    (one line, the log's most telling line) on a non-zero exit or after `timeout` seconds."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     full_env = {**os.environ, **QUIET_ENV, **(env or {})}
     start = time.perf_counter()
     peak = 0
     with open(log_path, "wb") as log:
         # own process group, so an interrupt kills the tool and all it spawned
-        child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=full_env,
-                                 start_new_session=True)
+        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                 cwd=cwd, env=full_env, start_new_session=True)
         ps = psutil.Process(child.pid)
         try:
             while child.poll() is None:
                 peak = max(peak, _tree_rss(ps))
+                if timeout is not None and time.perf_counter() - start > timeout:
+                    _kill_group(child)
+                    raise ToolError(f"{tool} did not finish within {timeout:.0f} s and was stopped",
+                                    hint=hint or f"see the log so far: {log_path}", log_path=str(log_path))
                 time.sleep(0.05)
         except BaseException:
             _kill_group(child)
