@@ -1,0 +1,62 @@
+"""Digests of the code each stage runs, part of every stage's cache key.
+
+Without them an edited pass would be served from cache under the old key, and the
+manifest would claim provenance the artifact does not have. Each stage names the
+modules whose source decides its output; a package stands for all its .py files.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+from pathlib import Path
+
+# stage → modules/packages whose source determines the stage's output
+STAGE_CODE: dict[str, tuple[str, ...]] = {
+    # paddle2onnx runs in p2o_worker, then the front-end repairs (frontend.FRONTEND_REPAIRS)
+    "onnx-raw": ("ppocr_convert.chain.frontend", "ppocr_convert.chain.p2o_worker", "ppocr_convert.passes.manager",
+                 "ppocr_convert.passes.base", "ppocr_convert.passes._util", "ppocr_convert.passes.concat_rank_fix"),
+    "onnx": ("ppocr_convert.chain.passes_runner", "ppocr_convert.chain.frontend", "ppocr_convert.passes"),
+    # onnx2tf's sample data is made from the packaged calibration photos
+    "tflite": ("ppocr_convert.chain.backend", "ppocr_convert.data.calibration"),
+}
+
+
+def module_files(name: str) -> list[Path]:
+    """The source files of a module, or every file of a package (sorted, tests excluded)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None and not spec.submodule_search_locations:
+        raise ModuleNotFoundError(name)
+    if spec.submodule_search_locations:  # a package: all its files, data included
+        root = Path(list(spec.submodule_search_locations)[0])
+        return sorted(p for p in root.rglob("*") if p.is_file() and _counts(p))
+    return [Path(spec.origin)]
+
+
+def _counts(path: Path) -> bool:
+    # tests and bytecode do not change what a stage produces
+    return "__pycache__" not in path.parts and not path.name.endswith(("_test.py", "_testing.py", ".pyc"))
+
+
+def stage_digest(stage: str) -> str:
+    return code_digest(STAGE_CODE[stage])
+
+
+def code_digest(modules: tuple[str, ...]) -> str:
+    h = hashlib.sha256()
+    for name in modules:
+        for path in module_files(name):
+            h.update(f"{name}:{path.name}\0".encode())
+            h.update(_file_digest(str(path), *_stat(path)).encode())
+    return h.hexdigest()[:16]
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=512)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    """Keyed on size and mtime: an edited file is hashed again within one process."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
