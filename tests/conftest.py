@@ -3,6 +3,7 @@ session temp dir) so CI stays well under its limit."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,38 @@ def converted(tmp_path_factory, session_cache):
         return done[name]
 
     return get
+
+
+# Fixtures that hand a test real weights or photos: a test using one is a `models` test.
+MODEL_FIXTURES = {"converted", "paddle_reference", "images", "v5_onnx", "v5_pipeline"}
+
+
+def running_in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test is `unit` or `models` (`slow` ones are `models` too): `make test-fast`
+    runs `-m unit`, which needs no weight package, photo or font."""
+    for item in items:
+        uses_models = (item.get_closest_marker("slow") or item.get_closest_marker("models")
+                       or MODEL_FIXTURES & set(getattr(item, "fixturenames", ())))
+        if uses_models and not item.get_closest_marker("models"):
+            item.add_marker("models")
+        if not uses_models:
+            item.add_marker("unit")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI=true a `models` test that skips (photos, fonts or a weight package missing)
+    fails: CI must not pass by testing nothing."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and running_in_ci() and item.get_closest_marker("models"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"CI=true: a models test may not skip ({reason})"
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -60,6 +60,7 @@ def test_model_dir_empty(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("keep", ["inference.pdmodel", "inference.pdiparams"])
+@pytest.mark.models
 def test_model_dir_with_one_of_two_files(keep, tmp_path, monkeypatch):
     src = package_path(load_model_config("PP-OCRv4_mobile_det").sources[0])
     d = tmp_path / "half"
@@ -85,6 +86,7 @@ def test_garbage_json_and_onnx(tmp_path, monkeypatch):
     assert_nothing_written(tmp_path)
 
 
+@pytest.mark.models
 def test_truncated_params_fail_in_the_front_end_with_the_log_named(tmp_path, monkeypatch):
     src = package_path(load_model_config("PP-OCRv4_mobile_det").sources[0])
     d = tmp_path / "truncated"

@@ -45,6 +45,7 @@ def _digests(d: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.iterdir())}
 
 
+@pytest.mark.models
 def test_same_seed_gives_identical_bytes_and_a_prefix(small_set, fonts, tmp_path):
     from ppocr_convert.evalset.generate import generate
 
@@ -98,6 +99,7 @@ def test_boxes_inside_the_image_clockwise_and_apart(small_set):
                 assert polys[i].intersection(polys[j]).area < 1.0, (name, lines[i]["text"], lines[j]["text"])
 
 
+@pytest.mark.models
 def test_texts_are_in_the_recogniser_dictionary(small_set, dictionary):
     bad = [t for t in corpus.all_texts() if not set(t) <= dictionary]
     assert not bad, bad
@@ -130,6 +132,7 @@ def test_does_not_replace_a_directory_that_is_not_a_set(fonts, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["mine"]  # no temporary left behind
 
 
+@pytest.mark.models
 def test_ensure_reuses_a_matching_set(fonts, tmp_path):
     from ppocr_convert.evalset.generate import ensure
 

@@ -27,6 +27,7 @@ def digest(d):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.iterdir())}
 
 
+@pytest.mark.models
 def test_same_seed_same_bytes(generate, tmp_path):
     a = generate(tmp_path / "a", n_images=3, seed=7, scale=0.4).parent
     b = generate(tmp_path / "b", n_images=3, seed=7, scale=0.4).parent
@@ -35,6 +36,7 @@ def test_same_seed_same_bytes(generate, tmp_path):
     assert digest(a) != digest(c)
 
 
+@pytest.mark.models
 def test_labels_are_readable_inside_the_image_and_in_the_dictionary(generate, tmp_path):
     labels_path = generate(tmp_path / "set", n_images=4, seed=0, scale=0.4)
     labels = load_labels(labels_path)  # the format `parity --labels` takes

@@ -64,6 +64,7 @@ def test_load_dictionary(tmp_path):
     assert load_dictionary(path, use_space_char=False) == ["blank", "a", "b", "中"]
 
 
+@pytest.mark.models
 def test_load_real_dictionary_matches_model_classes():
     path = V5 / "ppocrv5_dict.txt"
     if not path.exists():

@@ -30,6 +30,7 @@ def _need(path: Path) -> Path:
 
 # ------------------------------------------------------------------------------- ONNX Runtime
 
+@pytest.mark.models
 def test_ort_det_v5():
     runner = open_runner(_need(V5 / "det" / "det.onnx"), "onnx", threads=2)
     assert isinstance(runner, Runner) and runner.stage == "onnx"
@@ -41,6 +42,7 @@ def test_ort_det_v5():
     assert 0.0 <= prob.min() and prob.max() <= 1.0  # DB head ends in a sigmoid
 
 
+@pytest.mark.models
 def test_ort_rec_v5():
     runner = open_runner(_need(V5 / "rec" / "rec.onnx"), "onnx")
     assert runner.input_spec.shape == (None, 3, 48, None)
@@ -52,6 +54,7 @@ def test_ort_rec_v5():
 
 # ------------------------------------------------------------------------------------ Paddle
 
+@pytest.mark.models
 def test_paddle_legacy_det_v4():
     from ppocr_convert.runners.paddle_inference import PaddleRunner
 
@@ -66,6 +69,7 @@ def test_paddle_legacy_det_v4():
     np.testing.assert_array_equal(runner.run(x)[0], prob)  # deterministic reference
 
 
+@pytest.mark.models
 def test_paddle_legacy_rec_static_height_v4():
     runner = open_runner(_need(V4 / "ch_PP-OCRv4_rec_infer"), "paddle", threads=2)
     assert runner.input_spec.shape == (None, 3, 48, None)
