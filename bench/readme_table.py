@@ -104,13 +104,13 @@ def readme_block(res: dict) -> str:
             ratios.append(f"{value:.2f}{star}")
         return f"{medians} ({'ratio ' if label_ratio else ''}{' / '.join(ratios)})"
 
-    per_threads = " / ".join(map(str, threads))
+    per_threads = " / ".join(map(str, threads)) + (" threads" if threads != [1] else " thread")
     rows = [["conversion, cold (s)", *[_cold_cell(res, m) for m in models]],
             ["conversion, cached (s)",
              *[f"{conv[(m, 'total (convert() / plain steps)')]['cached_s']:.1f}" for m in models]]]
     for i, (artifact, label) in enumerate(LATENCY_ROWS.items()):
         # the first cell says what the bracket holds; the rest follow its pattern
-        rows.append([f"{label}, {per_threads} threads (ms)",
+        rows.append([f"{label}, {per_threads} (ms)",
                      *[latency_cell(m, artifact, i == 0 and j == 0) for j, m in enumerate(models)]])
     rows += [
         ["tflite-fp32 / onnxruntime, same threads",

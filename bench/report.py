@@ -47,7 +47,8 @@ def _conversion(res: dict) -> str:
 
 def _latency(res: dict) -> str:
     lat = res["latency"]
-    shapes = {r["model"]: "x".join(map(str, r["shape"])) for r in lat}
+    shapes = ", ".join(f"{m} {'x'.join(map(str, r['shape']))}"
+                       for m, r in {r["model"]: r for r in lat}.items())
     by = {(r["model"], r["threads"], r["artifact"]): r for r in lat}
     rows = []
     for r in lat:
@@ -65,7 +66,7 @@ def _latency(res: dict) -> str:
                fmt(by[(r["model"], r["threads"], "plain-tflite-fp32")].get("vs_ort_onnx_median"), "{:.3f}")]
               for r in lat if r["artifact"] == "tflite-fp32"]
     return "\n\n".join([
-        f"### 2a. Artifact latency (fixed input: det {shapes.get('det', '?')}, rec {shapes.get('rec', '?')}; ms)",
+        f"### 2a. Artifact latency (fixed input: {shapes}; ms)",
         markdown_table(["model", "thr", "artifact (engine)", "ours median", "ours p90", "plain median", "plain p90",
                         "ours/plain median", "ours/plain p90", "ours/plain min", "ours/plain per round [IQR]",
                         "other load %"], rows),
@@ -79,8 +80,10 @@ def _latency(res: dict) -> str:
 
 def _end_to_end(res: dict) -> str:
     pipe = res["pipeline"]
+    if not pipe:  # --images 0, no photos, or a run without both det and rec
+        return "### 2b. End-to-end OCR\n\nnot run in this run"
     return "\n\n".join([
-        f"### 2b. End-to-end OCR (det + rec, {pipe[0]['threads'] if pipe else '?'} threads, real photos; onnx-raw "
+        f"### 2b. End-to-end OCR (det + rec, {pipe[0]['threads']} threads, real photos; onnx-raw "
         "runs det at PaddleOCR's dynamic size, static ones at their static shapes)",
         markdown_table(["runner", "images", "images/s", "median ms/image", "det infer s", "rec infer s", "lines",
                         "throughput ours/plain"],

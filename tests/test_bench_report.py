@@ -205,9 +205,18 @@ def test_full_report_has_every_section_and_its_findings():
     res["tool_versions"] = {"onnx2tf": "1.28.8"}
     res["loadavg_end"] = [0.2]
     md = render(res)
-    for heading in ("### 1. Conversion", "### 2a. Artifact latency (fixed input: det 1x3x1024x1024, rec 1x3x48x320",
-                    "### 2b. End-to-end OCR", "### 3. Size", "### 4. Op counts", "### Findings"):
+    for heading in ("### 1. Conversion",
+                    "### 2a. Artifact latency (fixed input: det 1x3x1024x1024, rec 1x3x48x320; ms)",
+                    "### 2b. End-to-end OCR (det + rec, 2 threads", "### 3. Size", "### 4. Op counts", "### Findings"):
         assert heading in md
     assert any(f.startswith("SLOWER: det tflite-fp16 at 1 thread(s)") and "measurement noise" in f
                for f in res["findings"])
     assert any(f.startswith("conversion rec total") for f in res["findings"])
+
+
+def test_report_of_a_reduced_run_says_what_was_not_run():
+    res = results(models=("det",))
+    res.update(findings=[], pass_seconds={}, loadavg_end=[0.2])
+    md = render(res)
+    assert "(fixed input: det 1x3x1024x1024; ms)" in md
+    assert "### 2b. End-to-end OCR\n\nnot run in this run" in md
