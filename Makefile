@@ -74,8 +74,14 @@ parity: setup ## parity report: make parity PIPELINE=PP-OCRv5_mobile IMAGES=../s
 goldens: setup ## rewrite golden/ from the reference pipeline on IMAGES (review the diff!)
 	$(BIN)/python -m ppocr_convert.goldens --images $(IMAGES)
 
-bench: setup ## conversion cost, artifact latency and size, printed as a table
-	$(BIN)/python -m bench.run_bench
+BENCH_ARGS ?=
+BENCH_JSON ?= bench/results/latest.json
+bench: setup ## conversion cost, artifact latency and size, printed as a table (BENCH_ARGS="--quick --models det")
+	$(BIN)/python -m bench.run_bench $(BENCH_ARGS)
+
+.PHONY: bench-readme
+bench-readme: setup ## rewrite README's benchmark table from the last run (BENCH_JSON, default bench/results/latest.json)
+	$(BIN)/python -m bench.readme_table $(BENCH_JSON)
 
 .PHONY: bench-families
 bench-families: setup evalset ## PP-OCRv5 mobile vs PP-OCRv6 tiny/small: GT accuracy, latency, size (one table)

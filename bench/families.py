@@ -17,43 +17,56 @@ Writes bench/results/families-<UTC timestamp>.json and families-latest.json.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import random
-import sys
+import statistics
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import List, Optional
 
-import numpy as np
+import typer
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+from bench.cli_args import split_list
+from bench.evalset_parity import (
+    DEPLOYED,
+    convert_deployed,
+    import_converters_in_order,
+    load_evalset,
+    percent,
+    reference_models,
+    require_evalset,
+    score_deployed,
+)
+from bench.markdown import markdown_table
+from bench.subjects import RESULTS_DIR, log
+
 FAMILIES = ["PP-OCRv5_mobile", "PP-OCRv6_tiny", "PP-OCRv6_small"]
 
 
-def log(msg: str) -> None:
-    print(f"[families] {msg}", file=sys.stderr, flush=True)
-
-
-def convert_fp16(pipelines: list[str], out: Path) -> dict:
-    """{pipeline: {"det": path, "rec": [bucket paths], "det_cfg", "rec_cfg"}} (stage cache reused)."""
-    from ppocr_convert.chain.conversion import ConvertOptions, convert
-    from ppocr_convert.parity.harness import artifact_paths
+def convert_families(pipelines: list[str], out: Path) -> dict:
+    """{pipeline: {"pipe", "det": path, "rec": path or [bucket paths]}} (stage cache reused)."""
     from ppocr_convert.parity.pipelines import load_pipeline
     arts = {}
     for name in pipelines:
         pipe = load_pipeline(name)
         entry = {"pipe": pipe}
         for task, cfg in (("det", pipe.det_config), ("rec", pipe.rec_config)):
-            log(f"converting {cfg.name} to tflite-fp16")
-            result = convert(cfg, ConvertOptions(targets=["tflite-fp16"], out_dir=out))
-            entry[task] = artifact_paths(result, "tflite-fp16")
+            log(f"converting {cfg.name} to {DEPLOYED}", "families")
+            entry[task] = convert_deployed(cfg, out)
         arts[name] = entry
     return arts
 
 
+def _first(paths):
+    """The timed file: det's only one, rec's narrowest bucket."""
+    return paths[0] if isinstance(paths, list) else paths
+
+
 def bench_latency(arts: dict, threads: list[int], reps: int, rounds: int) -> dict:
+    import numpy as np
+
     from ppocr_convert.runners import open_runner
     rng = np.random.default_rng(0)
     out: dict = {}
@@ -61,20 +74,18 @@ def bench_latency(arts: dict, threads: list[int], reps: int, rounds: int) -> dic
         runners, inputs = {}, {}
         for name, a in arts.items():
             for task in ("det", "rec"):
-                path = a[task][0] if isinstance(a[task], list) else a[task]
-                runner = open_runner(path, "tflite-fp16", threads=n)
-                key = (name, task)
-                runners[key] = runner
-                inputs[key] = rng.uniform(-1, 1, size=runner.input_spec.shape).astype(np.float32)
+                runner = open_runner(_first(a[task]), DEPLOYED, threads=n)
+                runners[(name, task)] = runner
+                inputs[(name, task)] = rng.uniform(-1, 1, size=runner.input_spec.shape).astype(np.float32)
                 for _ in range(3):
-                    runner.run(inputs[key])
+                    runner.run(inputs[(name, task)])
         times = {k: [] for k in runners}
         order_rng = random.Random(n)
         per_round = max(1, reps // rounds)
-        log(f"latency, {n} thread(s): {len(runners)} artifacts x {per_round * rounds} reps, interleaved")
+        log(f"latency, {n} thread(s): {len(runners)} artifacts x {per_round * rounds} reps, interleaved", "families")
         for _ in range(rounds):
             order = list(runners)
-            order_rng.shuffle(order)
+            order_rng.shuffle(order)  # no artifact always follows the same one
             for k in order:
                 runners[k].run(inputs[k])  # untimed: re-warm caches for this model
                 for _ in range(per_round):
@@ -83,7 +94,7 @@ def bench_latency(arts: dict, threads: list[int], reps: int, rounds: int) -> dic
                     times[k].append((time.perf_counter() - t) * 1000.0)
         for (name, task), ms in times.items():
             out.setdefault(name, {}).setdefault(task, {})[n] = {
-                "median_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)),
+                "median_ms": statistics.median(ms), "p90_ms": float(np.percentile(ms, 90)),
                 "shape": list(runners[(name, task)].input_spec.shape)}
     return out
 
@@ -97,25 +108,14 @@ def sizes(arts: dict) -> dict:
     return out
 
 
-def ground_truth(arts: dict, evalset: Path, work: Path) -> dict:
-    from ppocr_convert.goldens import list_images
-    from ppocr_convert.parity.harness import StageModels, run_parity
-    from ppocr_convert.parity.labels import load_labels
-    from ppocr_convert.reference import reference_dir
-    labels = load_labels(evalset / "labels.json")
-    images = list_images(evalset)
+def ground_truth(arts: dict, evalset_dir: Path, work: Path) -> dict:
+    evalset = load_evalset(evalset_dir)
     out = {}
     for name, a in arts.items():
-        pipe = a["pipe"]
-        log(f"evalset ({len(images)} pages): {name} reference + deployed tflite-fp16")
-        (det_ref, det_prov), (rec_ref, rec_prov) = reference_dir(pipe.det_config), reference_dir(pipe.rec_config)
-        models = {"paddle": StageModels("paddle", det_ref, rec_ref),
-                  "tflite-fp16": StageModels("tflite-fp16", a["det"], a["rec"])}
-        report = run_parity(pipe, images, ["tflite-fp16"], work / name, stage_models=models, labels=labels,
-                            with_strategies=False).report
-        out[name] = {"reference": report["reference"]["ground_truth"],
-                     "tflite-fp16": report["stages"]["tflite-fp16"]["ground_truth"],
-                     "reference_kind": {"det": det_prov["kind"], "rec": rec_prov["kind"]}}
+        log(f"evalset ({len(evalset.images)} pages): {name} reference + deployed {DEPLOYED}", "families")
+        reference = reference_models(a["pipe"])
+        scores = score_deployed(a["pipe"], a["det"], a["rec"], evalset, work / name, reference)
+        out[name] = scores | {"reference_kind": reference.kind}
     return out
 
 
@@ -130,52 +130,61 @@ def render(res: dict) -> str:
         lat, size = res["latency"][name], res["size"][name]
         row = [name]
         if gt:
-            f, r = gt["tflite-fp16"], gt["reference"]
-            row += [f"{100 * f['gt_line_accuracy']:.1f} % ({100 * r['gt_line_accuracy']:.1f} %)",
-                    f"{100 * f['gt_cer']:.1f} % ({100 * r['gt_cer']:.1f} %)", f"{100 * f['gt_det_recall']:.1f} %"]
+            f, r = gt[DEPLOYED], gt["reference"]
+            row += [f"{percent(f['gt_line_accuracy'])} ({percent(r['gt_line_accuracy'])})",
+                    f"{percent(f['gt_cer'])} ({percent(r['gt_cer'])})", percent(f["gt_det_recall"])]
         else:
             row += ["—", "—", "—"]
-        row += [f"{lat['det'][n]['median_ms']:.1f}" for n in threads]
-        row += [f"{lat['rec'][n]['median_ms']:.1f}" for n in threads]
+        # JSON keys are strings after a round trip; the fresh dict has int keys
+        row += [f"{_per_thread(lat['det'], n)['median_ms']:.1f}" for n in threads]
+        row += [f"{_per_thread(lat['rec'], n)['median_ms']:.1f}" for n in threads]
         row += [f"{size['det_bytes'] / 1e6:.1f}", f"{size['rec_bytes'] / 1e6:.1f} ({size['rec_buckets']})"]
         rows.append(row)
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
+    return markdown_table(head, rows)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.families", description=__doc__.split("\n\n")[0])
-    p.add_argument("--families", nargs="+", default=FAMILIES)
-    p.add_argument("--evalset", type=Path, help="labelled set from `make evalset` (omit to skip ground truth)")
-    p.add_argument("--threads", default="1,2")
-    p.add_argument("--reps", type=int, default=20)
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
-    a = p.parse_args(argv)
-    if a.evalset is not None and not (a.evalset / "labels.json").is_file():
-        raise SystemExit(f"{a.evalset}/labels.json not found: run `make evalset` first")
-    from ppocr_convert.inspect_model import import_tensorflow  # noqa: F401  (paddle before TF)
+def _per_thread(by_threads: dict, n: int) -> dict:
+    return by_threads[n] if n in by_threads else by_threads[str(n)]
+
+
+app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
+
+
+@app.command()
+def main(
+    families: List[str] = typer.Option([",".join(FAMILIES)], "--families",
+                                       help="pipelines to compare, comma-separated or repeated"),
+    evalset: Optional[Path] = typer.Option(None, "--evalset",
+                                           help="labelled set from `make evalset` (omit to skip ground truth)"),
+    threads: str = typer.Option("1,2", "--threads", help="thread counts for latency, comma-separated"),
+    reps: int = typer.Option(20, "--reps", help="timed runs per artifact and thread count"),
+    rounds: int = typer.Option(5, "--rounds", help="interleaved rounds the reps are split into"),
+    results_dir: Path = typer.Option(RESULTS_DIR, "--results-dir", help="where the results JSON goes"),
+):
+    """Convert each family to tflite-fp16, time it, size it and score it; print one table."""
+    if evalset is not None:
+        require_evalset(evalset)
+    import_converters_in_order()
     t0 = time.perf_counter()
-    threads = [int(t) for t in a.threads.split(",")]
-    res: dict = {"timestamp": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"), "families": a.families,
-                 "threads": threads}
+    thread_counts = split_list(threads, int, "--threads")
+    names = split_list(families, option="--families")
+    res: dict = {"timestamp": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"), "families": names,
+                 "threads": thread_counts}
     with tempfile.TemporaryDirectory(prefix="ppocr-families-") as tmp:
-        arts = convert_fp16(a.families, Path(tmp) / "dist")
-        res["latency"] = bench_latency(arts, threads, a.reps, a.rounds)  # first, on a quiet machine
+        arts = convert_families(names, Path(tmp) / "dist")
+        res["latency"] = bench_latency(arts, thread_counts, reps, rounds)  # first, on a quiet machine
         res["size"] = sizes(arts)
-        if a.evalset is not None:
-            res["ground_truth"] = ground_truth(arts, a.evalset, Path(tmp) / "parity")
+        if evalset is not None:
+            res["ground_truth"] = ground_truth(arts, evalset, Path(tmp) / "parity")
     res["wall_s"] = round(time.perf_counter() - t0, 1)
     res["markdown"] = render(res)
     print(res["markdown"])
-    a.results_dir.mkdir(parents=True, exist_ok=True)
+    results_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps(res, indent=1, default=str)
-    (a.results_dir / f"families-{res['timestamp']}.json").write_text(text)
-    (a.results_dir / "families-latest.json").write_text(text)
-    log(f"wrote {a.results_dir / 'families-latest.json'} ({res['wall_s']:.0f} s)")
-    return 0
+    (results_dir / f"families-{res['timestamp']}.json").write_text(text)
+    (results_dir / "families-latest.json").write_text(text)
+    log(f"wrote {results_dir / 'families-latest.json'} ({res['wall_s']:.0f} s)", "families")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    app()
