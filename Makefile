@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: help setup demo convert list test test-fast clean wheel
+.PHONY: help setup demo convert list lint test test-fast clean wheel
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,11 +43,15 @@ fonts: ## Noto CJK fonts (Debian fonts-noto-cjk) for the labelled evaluation set
 	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q fonts-noto-cjk >/dev/null; }; }
 	@test -f $(FONT) || { echo "fonts-noto-cjk is missing: apt-get install fonts-noto-cjk"; exit 1; }
 
-test: setup fonts ## all tests, real-model integration included
+lint: setup ## ruff on the tree, mypy on the chain (configured in pyproject.toml)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: setup fonts lint ## lint, then every test, real-model integration included
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-test-fast: setup ## unit tests only (no real-model conversions)
-	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+test-fast: setup lint ## lint, then the unit tests: no weights, photos, fonts or converter runs
+	$(BIN)/python -m pytest -q -m unit $(PYTEST_ARGS)
 
 clean: ## remove dist/, wheelhouse/, build/ and the repo-local caches (not .venv)
 	rm -rf $(OUT) $(WHEELHOUSE) build .cache .pytest_cache

@@ -24,8 +24,8 @@ class PhaseRssSampler(threading.Thread):
         super().__init__(daemon=True)
         import psutil
 
-        from ppocr_convert.toolrun import _tree_rss  # the same tree sum run_tool uses for children
-        self._tree_rss = _tree_rss
+        from ppocr_convert.toolrun import tree_rss  # the same tree sum run_tool uses for children
+        self.tree_rss = tree_rss
         self._proc = psutil.Process()
         self._interval = interval
         self._lock = threading.Lock()
@@ -34,7 +34,7 @@ class PhaseRssSampler(threading.Thread):
         self.peaks_mb: dict[str, float] = {}
 
     def sample(self) -> None:
-        mb = self._tree_rss(self._proc) / 2**20
+        mb = self.tree_rss(self._proc) / 2**20
         with self._lock:
             self.peaks_mb[self.phase] = max(self.peaks_mb.get(self.phase, 0.0), mb)
 

@@ -192,7 +192,8 @@ class PinShapes(GraphPass):
             raise self.error(f"shape {list(new)} for '{name}' has rank {len(new)}, input has rank {len(old)} {old}")
         for axis, (o, n) in enumerate(zip(old, new)):
             if isinstance(o, int) and o != n:
-                raise self.error(f"shape {list(new)} for '{name}' contradicts fixed dim {o} at axis {axis} (input is {old})")
+                raise self.error(f"shape {list(new)} for '{name}' contradicts fixed dim {o} at axis {axis} "
+                                 f"(input is {old})")
 
     def ensures(self, model: onnx.ModelProto, **options) -> None:
         left = symbolic_values(model)

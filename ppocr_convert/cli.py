@@ -84,7 +84,8 @@ def convert(
                                      help="onnx-raw, onnx, tflite-fp32, tflite-fp16 (repeatable) or all"),
     out_dir: Path = typer.Option(Path("dist"), "--out", "-o", help="artifacts go to OUT/<model>/<target>/"),
     model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Paddle model dir or .onnx file to convert"),
-    download: bool = typer.Option(False, "--download", help="allow fetching the official model when nothing local exists"),
+    download: bool = typer.Option(False, "--download",
+                                  help="allow fetching the official model when nothing local exists"),
     shape: Optional[str] = typer.Option(None, "--shape", help="static input shape NxCxHxW, e.g. 1x3x960x960"),
     opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset for paddle2onnx (default from config)"),
     passes: Optional[str] = typer.Option(None, "--passes", help="comma-separated pass list replacing the config's"),
@@ -96,8 +97,8 @@ def convert(
     debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
 ):
     """Convert MODEL to the requested targets."""
-    if verbose:
-        os.environ["PPOCR_CONVERT_VERBOSE"] = "1"  # let native libraries talk too
+    from .quiet import set_verbose
+    set_verbose(verbose)  # let native libraries talk too
     from .config import TARGETS, load_model_config, parse_shape
     from .chain.conversion import ConvertOptions
     from .chain.conversion import convert as run_convert
@@ -263,7 +264,8 @@ def parity(
         out.print(f"report: {out_dir / 'report.html'}", soft_wrap=True)
     if report["failures"]:
         for f in report["failures"]:
-            console.print(f"[red]parity:[/] {f['stage']} {f['view']} {f['metric']}={f['value']} breaks limit {f['limit']}")
+            console.print(f"[red]parity:[/] {f['stage']} {f['view']} {f['metric']}={f['value']} "
+                          f"breaks limit {f['limit']}")
         e = ParityError(f"{len(report['failures'])} tolerance(s) broken")
         raise typer.Exit(e.exit_code)
 
@@ -272,7 +274,8 @@ def parity(
 def release(
     images: Path = typer.Option(..., "--images", help="photos for the parity gate"),
     out_dir: Path = typer.Option(Path("dist"), "--out", "-o", help="the release directory (replaced only on success)"),
-    models: List[str] = typer.Option([], "--models", "-m", help="models to release (default: every model with a source here)"),
+    models: List[str] = typer.Option([], "--models", "-m",
+                                     help="models to release (default: every model with a source here)"),
     targets: List[str] = typer.Option([], "--targets", "-t", help="targets (default: onnx, tflite-fp32, tflite-fp16)"),
     no_cache: bool = typer.Option(False, "--no-cache", help="rebuild every stage and rerun parity"),
     as_json: bool = typer.Option(False, "--json", help="print dist/manifest.json"),

@@ -78,7 +78,7 @@ _TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?:tmp|old)-(?P<pid>\d+)-[^/]*$")
 def sweep_stale_temp_dirs(parent: Path, name: str | None = None) -> list[Path]:
     """Remove `.NAME.tmp-PID-*` / `.NAME.old-PID-*` dirs whose process no longer exists."""
     import psutil
-    removed = []
+    removed: list[Path] = []
     try:
         children = list(parent.iterdir())
     except OSError:

@@ -118,7 +118,8 @@ def inspect_onnx(path: Path) -> ModelReport:
             ctm = attrs.get("coordinate_transformation_mode", b"half_pixel")
             if ctm not in (b"asymmetric", b"align_corners"):
                 issues.append(GpuIssue("Resize", node.name,
-                                       f"coordinate_transformation_mode={ctm.decode()}; run the resize_asymmetric pass"))
+                                       f"coordinate_transformation_mode={ctm.decode()}; "
+                                       "run the resize_asymmetric pass"))
     if not static:
         issues.append(GpuIssue("(graph)", "", "dynamic input/output shapes; pin them with the pin_shapes pass"))
     verdict = format_gpu_verdict(issues)

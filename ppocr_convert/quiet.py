@@ -8,9 +8,23 @@ import os
 import sys
 
 
+# Set by the CLI's --verbose (a process setting, not an environment variable: the child
+# processes that run the converters must not inherit it; their logs go to files anyway).
+_verbose = False
+
+
+def set_verbose(verbose: bool) -> None:
+    global _verbose
+    _verbose = verbose
+
+
+def is_verbose() -> bool:
+    return _verbose
+
+
 @contextlib.contextmanager
 def native_stderr_silenced():
-    if os.environ.get("PPOCR_CONVERT_VERBOSE"):
+    if _verbose:
         yield
         return
     sys.stderr.flush()

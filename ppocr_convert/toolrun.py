@@ -37,7 +37,7 @@ class ToolRun:
                 "peak_rss_mb": round(self.peak_rss_mb, 1), "returncode": self.returncode}
 
 
-def _tree_rss(proc: psutil.Process) -> int:
+def tree_rss(proc: psutil.Process) -> int:
     total = 0
     try:
         for p in [proc, *proc.children(recursive=True)]:
@@ -65,7 +65,7 @@ def run_tool(tool: str, argv: list[str], log_path: Path, cwd: Path | None = None
         ps = psutil.Process(child.pid)
         try:
             while child.poll() is None:
-                peak = max(peak, _tree_rss(ps))
+                peak = max(peak, tree_rss(ps))
                 if timeout is not None and time.perf_counter() - start > timeout:
                     _kill_group(child)
                     raise ToolError(f"{tool} did not finish within {timeout:.0f} s and was stopped",

@@ -193,7 +193,8 @@ def test_cli_inspect_json_reports_the_flex_ops(tf, build):
 def _erf_model_dir(tmp_path):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "h", "w"])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, "h", "w"])
-    nodes = [helper.make_node("Erf", ["x"], ["e"], name="erf0"), helper.make_node("Add", ["e", "x"], ["y"], name="add0")]
+    nodes = [helper.make_node("Erf", ["x"], ["e"], name="erf0"),
+             helper.make_node("Add", ["e", "x"], ["y"], name="add0")]
     model = helper.make_model(helper.make_graph(nodes, "g", [x], [y]), opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     onnx.save(model, str(tmp_path / "erf.onnx"))

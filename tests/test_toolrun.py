@@ -40,6 +40,7 @@ def test_timeout_kills_the_whole_process_group(tmp_path):
 
 
 def test_success_measures_time_and_memory(tmp_path):
-    run = run_tool("ok", [sys.executable, "-c", "import time; x = bytearray(50_000_000); time.sleep(0.5); print(len(x))"], tmp_path / "t.log")
+    script = "import time; x = bytearray(50_000_000); time.sleep(0.5); print(len(x))"
+    run = run_tool("ok", [sys.executable, "-c", script], tmp_path / "t.log")
     assert run.returncode == 0
     assert run.peak_rss_mb > 40  # the 50 MB buffer was seen

@@ -35,7 +35,8 @@ NOT_BUILT_FROM = (".git", ".venv", "build", "dist", ".cache", "__pycache__", "*.
 
 def _run(argv, **kw) -> subprocess.CompletedProcess:
     r = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=600, **kw)
-    assert r.returncode == 0, f"{' '.join(map(str, argv))} exited {r.returncode}\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}"
+    assert r.returncode == 0, \
+        f"{' '.join(map(str, argv))} exited {r.returncode}\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}"
     return r
 
 

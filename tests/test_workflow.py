@@ -7,13 +7,15 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW = REPO / ".github" / "workflows" / "release.yml"
+WORKFLOWS = REPO / ".github" / "workflows"
+WORKFLOW = WORKFLOWS / "release.yml"
+TEST_WORKFLOW = WORKFLOWS / "test.yml"
 BIN = Path(sys.executable).parent
 
 
 def test_workflow_matches_the_github_schema():
-    r = subprocess.run([str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
-                       capture_output=True, text=True)
+    r = subprocess.run([str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows",
+                        str(WORKFLOW), str(TEST_WORKFLOW)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -29,3 +31,11 @@ def test_workflow_runs_the_local_make_targets():
     makefile = (REPO / "Makefile").read_text()
     for t in targets:
         assert re.search(rf"^{re.escape(t)}:", makefile, re.M), f"workflow calls `make {t}`, the Makefile lacks it"
+
+
+def test_test_workflow_runs_the_readme_test_command_under_ci():
+    text = TEST_WORKFLOW.read_text()
+    assert re.search(r"^\s+run: make test$", text, re.M)
+    assert re.search(r'^\s+CI: "true"$', text, re.M)  # skips for missing assets fail there
+    assert "pull_request" in text and "push" in text
+    assert "make test" in (REPO / "README.md").read_text()

