@@ -28,7 +28,7 @@ def test_runs_in_the_given_order_and_reports_each_pass():
     out, reports = run_pipeline(model, names, {"pin_shapes": {"shapes": {"x": [2, 4]}}})
 
     assert [r.name for r in reports] == names
-    assert all(r.modified for r in reports) and all(r.seconds >= 0 for r in reports)
+    assert all(r.modified for r in reports)
     assert op_types(out) == ["Mul", "Add", "Clip", "Relu"]
     # cleanup ran last, so the Relu that came in nameless has a name
     assert [n.name for n in out.graph.node][-1] == "Relu_0"

@@ -360,8 +360,7 @@ def test_e2e_v5_english(v5_pipeline):
     assert "shot type annotation" in joined and "7858 movies" in joined
     assert texts.index("MovieShots Dataset") < [i for i, t in enumerate(texts) if "annotation" in t][0]
     assert all(line.confidence > 0.9 for line in result.lines if len(line.text) > 5)
-    data = json.loads(json.dumps(result.to_dict(), ensure_ascii=False))
-    assert data["lines"][1]["text"] == "MovieShots Dataset"
+    assert result.to_dict()["lines"][1]["text"] == "MovieShots Dataset"
 
 
 def test_e2e_v5_chinese(v5_pipeline):
