@@ -76,7 +76,7 @@ parity: setup ## parity report: make parity PIPELINE=PP-OCRv5_mobile IMAGES=../s
 	$(BIN)/ppocr-convert parity $(PIPELINE) --images $(IMAGES) --out $(OUT)/parity/$(PIPELINE)
 
 goldens: setup ## rewrite golden/ from the reference pipeline on IMAGES (review the diff!)
-	$(BIN)/python -m ppocr_convert.goldens --images $(IMAGES)
+	$(BIN)/ppocr-convert goldens --images $(IMAGES)
 
 BENCH_ARGS ?=
 BENCH_JSON ?= bench/results/latest.json
@@ -94,4 +94,4 @@ bench-families: setup evalset ## PP-OCRv5 mobile vs PP-OCRv6 tiny/small: GT accu
 EVALSET ?= .cache/evalset
 .PHONY: evalset
 evalset: setup fonts ## labelled evaluation set (rendered pages with ground truth), deterministic
-	$(BIN)/python -m ppocr_convert.evalset.generate --out $(EVALSET) --n 40 --seed 0
+	$(BIN)/ppocr-convert evalset --out $(EVALSET) --n 40 --seed 0

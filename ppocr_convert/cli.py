@@ -319,6 +319,50 @@ def release(
     console.print(f"[dim]release took {time.perf_counter() - start:.1f}s[/]")
 
 
+@app.command()
+def evalset(
+    out_dir: Path = typer.Option(..., "--out", help="output directory (replaced if it holds a set)"),
+    n: int = typer.Option(40, "--n", help="number of images"),
+    seed: int = typer.Option(0, "--seed", help="seed: the same seed gives the same bytes"),
+    scale: float = typer.Option(1.0, "--scale", help="shrink pages and fonts"),
+):
+    """Render the labelled evaluation set (pages with ground truth), deterministically."""
+    import time
+
+    from .evalset.fonts import FontsNotFound
+    from .evalset.generate import generate
+    start = time.perf_counter()
+    try:
+        path = generate(out_dir, n, seed, scale=scale)
+    except FontsNotFound as e:
+        _fail(ConvertError(str(e), hint="install the fonts: make fonts (Debian fonts-noto-cjk)"), False)
+    labels = json.loads(path.read_text(encoding="utf-8"))
+    console.print(f"{len(labels)} images, {sum(len(v) for v in labels.values())} lines -> {path} "
+                  f"({time.perf_counter() - start:.1f} s)")
+
+
+@app.command()
+def goldens(
+    images: Path = typer.Option(..., "--images", help="directory of photos the goldens are computed on"),
+    pipelines: List[str] = typer.Option(["PP-OCRv5_mobile", "PP-OCRv4_mobile", "PP-OCRv6_small", "PP-OCRv6_tiny"],
+                                        "--pipeline", help="pipeline to write goldens for (repeatable)"),
+    debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
+):
+    """Rewrite golden/ from the Paddle reference pipelines and the current artifacts' op mixes
+    (review the diff before committing it)."""
+    import tempfile
+
+    from .goldens import write, write_op_histograms
+    from .resources import golden_dir
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            written = [*write(pipelines, images), write_op_histograms(Path(tmp))]
+    except ConvertError as e:
+        _fail(e, debug)
+    for path in written:
+        console.print(f"wrote {path.relative_to(golden_dir().parent)}")
+
+
 def main() -> None:  # pragma: no cover
     app()
 

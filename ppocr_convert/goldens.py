@@ -3,7 +3,6 @@ scores, rounded) and the op histograms of the artifacts. Written only by
 `make goldens`; tests compare fresh runs against them."""
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -77,21 +76,3 @@ def write_op_histograms(work_dir: Path) -> Path:
     path = op_histograms_path()
     path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     return path
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ppocr_convert.goldens")
-    p.add_argument("--images", type=Path, required=True)
-    p.add_argument("--pipelines", nargs="+",
-                   default=["PP-OCRv5_mobile", "PP-OCRv4_mobile", "PP-OCRv6_small", "PP-OCRv6_tiny"])
-    a = p.parse_args(argv)
-    import tempfile
-    with tempfile.TemporaryDirectory() as tmp:
-        written = [*write(a.pipelines, a.images), write_op_histograms(Path(tmp))]
-    for path in written:
-        print(f"wrote {path.relative_to(golden_dir().parent)}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

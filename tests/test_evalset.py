@@ -165,3 +165,16 @@ def test_dynamic_pipeline_reads_the_labelled_lines(fonts, tmp_path):
     assert agg["ref_lines"] >= 60
     assert agg["det_recall"] >= 0.85, agg
     assert agg["line_exact_match"] >= 0.6, agg
+
+
+@pytest.mark.models
+def test_evalset_command_writes_a_set(tmp_path):
+    import subprocess
+    import sys
+    cli = Path(sys.executable).with_name("ppocr-convert")
+    r = subprocess.run([str(cli), "evalset", "--out", str(tmp_path / "set"), "--n", "2", "--scale", "0.5"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    labels = json.loads((tmp_path / "set" / "labels.json").read_text(encoding="utf-8"))
+    assert len(labels) == 2 and all(labels.values())
+    assert "2 images" in r.stderr

@@ -1,6 +1,6 @@
 """Generate the labelled evaluation set: rendered pages of real text with known boxes.
 
-    python -m ppocr_convert.evalset.generate --out .cache/evalset --n 40 --seed 0
+    ppocr-convert evalset --out .cache/evalset --n 40 --seed 0
 
 Each image is a page in a size phones and scanners produce (3:4 and 4:3 photos, 12 MP
 photos downscaled, 16:9 landscape, A4 scans, receipts, phone screenshots) with 10-16 lines
@@ -20,15 +20,12 @@ one) and the same seed, fonts and library versions give byte-identical files.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
 import os
 import shutil
-import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -514,28 +511,3 @@ def _dumps(labels: dict) -> str:
         rows = ",\n".join("  " + json.dumps(line, ensure_ascii=False) for line in labels[name])
         parts.append(f"{json.dumps(name)}: [\n{rows}\n ]" if rows else f"{json.dumps(name)}: []")
     return "{\n" + ",\n".join(parts) + "\n}\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ppocr_convert.evalset.generate", description=__doc__.split("\n")[0])
-    ap.add_argument("--out", type=Path, required=True, help="output directory (replaced if it holds a set)")
-    ap.add_argument("--n", type=int, default=40, help="number of images (default 40)")
-    ap.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    ap.add_argument("--scale", type=float, default=1.0, help="shrink pages and fonts (default 1.0)")
-    args = ap.parse_args(argv)
-    from .fonts import FontsNotFound
-
-    t0 = time.perf_counter()
-    try:
-        path = generate(args.out, args.n, args.seed, scale=args.scale)
-    except FontsNotFound as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    labels = json.loads(path.read_text(encoding="utf-8"))
-    print(f"{len(labels)} images, {sum(len(v) for v in labels.values())} lines -> {path} "
-          f"({time.perf_counter() - t0:.1f} s)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
