@@ -131,7 +131,7 @@ def _run_phase(phase: str, what: str, request: dict, work: Path, log_path: Path)
         failure = str(e)
     finally:
         with open(log_path, "a") as log, open(phase_log, errors="replace") as child:
-            log.write(f"\n===== {what}: {' '.join(argv)}\n{child.read()}")
+            log.write(f"\n===== {what}: {' '.join(argv)}\n{child.read().rstrip()}\n")
     result = json.loads(result_file.read_text()) if result_file.is_file() else None
     if result and not result.get("ok"):  # the worker's own one-line account beats a log line
         raise RebuildError(f"{what} failed: {result.get('error', 'unknown error')}", log_path)
