@@ -1,8 +1,9 @@
 """Declarative model and pipeline configs (`configs/*.toml`).
 
 A model config inherits a task's defaults (`extends = "defaults/det"`) and overrides
-what differs, like optimum's model configs. Loading validates the whole file and
-reports every problem at once.
+what differs, like optimum's model configs. Loading validates the merged result against
+config_schema (unknown keys, stage and metric names, types) and reports every problem
+at once in one ConfigError, each with the file that set the key and its dotted path.
 """
 from __future__ import annotations
 
@@ -12,12 +13,11 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import config_schema as schema
+from .config_errors import FIX_HINT, Layer, validation_problems
+from .config_schema import STAGES, TARGETS, TASKS  # noqa: F401  (imported from here everywhere)
 from .errors import ConfigError, UnknownModelError
 from .resources import configs_dir  # parity.pipelines imports it from here
-
-STAGES = ("paddle", "onnx-raw", "onnx", "tflite-fp32", "tflite-fp16")
-TARGETS = STAGES[1:]
-TASKS = ("det", "rec", "cls")
 
 
 @dataclass(frozen=True)
@@ -65,27 +65,46 @@ def _deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-def _read_toml(path: Path) -> dict:
+def _read_toml(path: Path, root: Path) -> dict:
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path.name}: not valid TOML ({e})", hint="fix the config file") from e
+        raise ConfigError(f"{_display(path, root)}: not valid TOML ({e})", hint=FIX_HINT) from e
 
 
-def _resolve_extends(data: dict, root: Path, seen: tuple = ()) -> dict:
-    parent = data.get("extends")
-    if not parent:
-        return data
-    if parent in seen:
-        raise ConfigError(f"config inheritance loops through {parent!r}")
-    parent_path = root / f"{parent}.toml"
-    if not parent_path.is_file():
-        raise ConfigError(f"config extends {parent!r}, but {parent_path.name} does not exist")
-    base = _resolve_extends(_read_toml(parent_path), root, seen + (parent,))
-    merged = _deep_merge(base, {k: v for k, v in data.items() if k != "extends"})
+def _display(path: Path, root: Path) -> str:
+    """How problems name a file: relative to the configs dir (`defaults/det.toml`)."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.name
+
+
+def _layers(path: Path, root: Path) -> list[Layer]:
+    """The file and the defaults it extends, the file itself first."""
+    layers: list[Layer] = []
+    while True:
+        data = _read_toml(path, root)
+        layers.append(Layer(_display(path, root), data))
+        parent = data.get("extends")
+        if not parent:
+            return layers
+        parent_path = root / f"{parent}.toml"
+        if any(layer.file == _display(parent_path, root) for layer in layers):
+            raise ConfigError(f"{layers[0].file}: config inheritance loops through {parent!r}", hint=FIX_HINT)
+        if not parent_path.is_file():
+            raise ConfigError(f"{layers[-1].file}: extends: {parent!r}, but {_display(parent_path, root)} "
+                              "does not exist", hint=FIX_HINT)
+        path = parent_path
+
+
+def _merge(layers: list[Layer]) -> dict:
+    merged: dict = {}
+    for layer in reversed(layers):
+        merged = _deep_merge(merged, {k: v for k, v in layer.data.items() if k != "extends"})
     # Sources never inherit: a model's sources are its own.
-    merged["sources"] = data.get("sources", [])
+    merged["sources"] = layers[0].data.get("sources", [])
     return merged
 
 
@@ -94,66 +113,106 @@ def model_names(root: Path | None = None) -> list[str]:
     return sorted(p.stem for p in root.glob("*.toml"))
 
 
-def load_model_config(name: str, root: Path | None = None) -> ModelConfig:
-    root = root or configs_dir()
+def _model_path(name: str, root: Path) -> Path:
     path = root / f"{name}.toml"
     if not path.is_file():
-        known = model_names(root)
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
+        close = difflib.get_close_matches(name, model_names(root), n=3, cutoff=0.4)
         hint = f"did you mean {', '.join(close)}?" if close else "run `ppocr-convert list`"
         raise UnknownModelError(f"unknown model {name!r}", hint=hint)
-    data = _resolve_extends(_read_toml(path), root)
+    return path
+
+
+def load_model_config(name: str, root: Path | None = None) -> ModelConfig:
+    root = root or configs_dir()
+    path = _model_path(name, root)
+    layers = _layers(path, root)
+    data = _merge(layers)
+    raise_problems(model_problems(data, layers, path.stem))
     return _build(data, path)
 
 
-def _build(data: dict, path: Path) -> ModelConfig:
+def model_problems(data: dict, layers: list[Layer], stem: str) -> list[str]:
+    """Every problem of a merged model config, each naming the file that set the key."""
+    problems = validation_problems(schema.MODEL_FILES.get(data.get("task"), schema.ModelFile), data, layers)
+    if isinstance(data.get("name"), str) and data["name"] != stem:
+        problems.append(f"{layers[0].file}: name: {data['name']!r} differs from the file name {stem!r}")
+    return problems
+
+
+def load_pipeline_file(name: str, root: Path | None = None) -> dict:
+    """A pipeline config's data (`configs/pipelines/NAME.toml`), validated: its keys and
+    tolerances, and that `det`/`rec`/`cls` name model configs of that task."""
+    root = root or configs_dir()
+    path = root / "pipelines" / f"{name}.toml"
+    layer = Layer(_display(path, root), _read_toml(path, root))
+    raise_problems(pipeline_problems(layer, path.stem, root))
+    return layer.data
+
+
+def pipeline_problems(layer: Layer, stem: str, root: Path) -> list[str]:
+    data = layer.data
+    problems = validation_problems(schema.PipelineFile, data, [layer])
+    if isinstance(data.get("name"), str) and data["name"] != stem:
+        problems.append(f"{layer.file}: name: {data['name']!r} differs from the file name {stem!r}")
+    known = model_names(root)
+    for task in schema.TASKS:
+        model = data.get(task)
+        if not isinstance(model, str):
+            continue
+        if model not in known:
+            close = difflib.get_close_matches(model, known, n=1, cutoff=0.4)
+            problems.append(f"{layer.file}: {task}: no model config {model!r}"
+                            + (f" (did you mean {close[0]!r}?)" if close else ""))
+            continue
+        try:
+            model_task = _merge(_layers(root / f"{model}.toml", root)).get("task")
+        except ConfigError:
+            continue  # that model's own problems are reported when it is loaded
+        if model_task != task:
+            problems.append(f"{layer.file}: {task}: {model!r} is a {model_task} model, not a {task} model")
+    return problems
+
+
+def check_configs(root: Path | None = None) -> None:
+    """Validate every model and pipeline config under `root`: one ConfigError listing
+    every problem of every file (nothing is converted)."""
+    root = root or configs_dir()
     problems: list[str] = []
-    for key in ("name", "task", "input_name", "shape", "opset", "passes"):
-        if key not in data:
-            problems.append(f"missing `{key}`")
-    if data.get("name") and data["name"] != path.stem:
-        problems.append(f"`name` {data['name']!r} differs from the file name {path.stem!r}")
-    if data.get("task") not in TASKS:
-        problems.append(f"`task` must be one of {', '.join(TASKS)}")
-    shape = data.get("shape", [])
-    if not (isinstance(shape, list) and len(shape) == 4 and all(isinstance(d, int) and d > 0 for d in shape)):
-        problems.append("`shape` must be four positive integers (NCHW)")
-    for target in data.get("targets", []):
-        if target not in TARGETS:
-            problems.append(f"unknown target {target!r} in `targets`")
-    sources = []
-    for i, src in enumerate(data.get("sources", [])):
-        kind = src.get("kind")
-        if kind == "package" and not (src.get("module") and src.get("path")):
-            problems.append(f"sources[{i}]: a package source needs `module` and `path`")
-        elif kind == "official" and not src.get("url"):
-            problems.append(f"sources[{i}]: an official source needs `url`")
-        elif kind not in ("package", "official"):
-            problems.append(f"sources[{i}]: unknown kind {kind!r}")
-        digests = src.get("sha256")
-        if isinstance(digests, dict):
-            digests = list(digests.values())
-        elif digests is not None:
-            digests = [digests]
-        for d in digests or []:
-            if not (isinstance(d, str) and len(d) == 64 and all(c in "0123456789abcdef" for c in d)):
-                problems.append(f"sources[{i}]: sha256 {d!r} is not 64 lowercase hex digits")
-        sources.append(SourceSpec(**{k: v for k, v in src.items() if k in SourceSpec.__dataclass_fields__}))
-    if data.get("task") == "rec" and "dictionary" not in data:
-        problems.append("a rec model needs a [dictionary]")
+    for name in model_names(root):
+        try:
+            layers = _layers(root / f"{name}.toml", root)
+        except ConfigError as e:
+            problems.append(str(e))
+            continue
+        problems += model_problems(_merge(layers), layers, name)
+    for path in sorted((root / "pipelines").glob("*.toml")):
+        try:
+            layer = Layer(_display(path, root), _read_toml(path, root))
+        except ConfigError as e:
+            problems.append(str(e))
+            continue
+        problems += pipeline_problems(layer, path.stem, root)
+    raise_problems(list(dict.fromkeys(problems)))  # a defaults file's problem once, not per model
+
+
+def raise_problems(problems: list[str]) -> None:
     if problems:
-        raise ConfigError(f"{path.name}: " + "; ".join(problems), hint="fix the config file")
+        raise ConfigError("; ".join(problems), hint=FIX_HINT, problems=problems)
+
+
+def _build(data: dict, path: Path) -> ModelConfig:
+    """A validated merged config as the dataclass the rest of the code reads."""
     return ModelConfig(
         name=data["name"],
         task=data["task"],
         family=data.get("family", ""),
         description=data.get("description", ""),
         input_name=data["input_name"],
-        shape=tuple(shape),
+        shape=tuple(data["shape"]),
         opset=int(data["opset"]),
         passes=tuple(data["passes"]),
         targets=tuple(data.get("targets", TARGETS)),
-        sources=tuple(sources),
+        sources=tuple(SourceSpec(**src) for src in data.get("sources", [])),
         preprocess=data.get("preprocess", {}),
         postprocess=data.get("postprocess", {}),
         tolerances=data.get("tolerances", {}),

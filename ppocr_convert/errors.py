@@ -15,7 +15,16 @@ class ConvertError(Exception):
 
 
 class ConfigError(ConvertError):
+    """A config (or command-line setting) is wrong. Config validation collects every
+    problem into one error: `problems` lists them (`<file>: <key.path>: <what>`), the
+    message joins them on one line."""
+
     exit_code = 2
+
+    def __init__(self, message: str, hint: str | None = None, log_path: str | None = None,
+                 problems: list[str] | None = None):
+        super().__init__(message, hint, log_path)
+        self.problems = list(problems) if problems else [message]
 
 
 class UnknownModelError(ConfigError):
