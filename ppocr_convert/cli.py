@@ -147,7 +147,10 @@ def list_models(as_json: bool = typer.Option(False, "--json")):
     from .chain.sources import resolve
     rows = []
     for name in model_names():
-        cfg = load_model_config(name)
+        try:
+            cfg = load_model_config(name)
+        except ConvertError as e:  # a broken config: one line, not a traceback
+            _fail(e, False)
         try:
             src = resolve(cfg)
             where, stage, ref = f"{src.kind}: {src.origin}", src.stage, reference_kind(src)

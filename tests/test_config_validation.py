@@ -191,3 +191,13 @@ def test_cli_reports_a_broken_config_in_one_message(tmp_path):
     assert "defaults/det.toml: preproces: unknown key (did you mean 'preprocess'?)" in output
     assert "hint:" in output and "Traceback" not in output
     assert not (tmp_path / "dist").exists()
+
+
+def test_cli_list_reports_a_broken_config_without_a_traceback(tmp_path):
+    root = broken_copy(tmp_path, {"PP-OCRv5_mobile_rec.toml": ("extends = ", "extend = ")})
+    cli = Path(sys.executable).with_name("ppocr-convert")
+    env = {**os.environ, "PPOCR_CONVERT_CONFIGS": str(root), "PYTHONPATH": str(REPO), "COLUMNS": "300"}
+    r = subprocess.run([str(cli), "list"], env=env, capture_output=True, text=True, timeout=120)
+    output = r.stdout + r.stderr
+    assert r.returncode == 2, output
+    assert "extend: unknown key" in output and "Traceback" not in output

@@ -82,7 +82,7 @@ def check_tolerances(config, figures):
             value = fig.get(metric)
             if value is None:
                 continue
-            ok = value <= limit if metric.startswith("max_abs") else value >= limit
+            ok = value <= limit if metric.endswith(("max_abs", "mean_abs")) else value >= limit
             if not ok:
                 failures.append(f"{edge} {metric}={value:.4g} limit {limit}")
     assert not failures, "; ".join(failures)
