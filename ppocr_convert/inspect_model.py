@@ -71,6 +71,13 @@ class ModelReport:
         d["metadata"] = {k: (v if len(v) < 200 else f"<{len(v.splitlines())} lines>") for k, v in self.metadata.items()}
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelReport":
+        """The inverse of asdict (all fields kept), for reports cached by content."""
+        return cls(d["path"], d["format"], d["bytes"], [TensorInfo(**t) for t in d["inputs"]],
+                   [TensorInfo(**t) for t in d["outputs"]], dict(d["op_histogram"]), d["static_shapes"],
+                   [GpuIssue(**i) for i in d["gpu_issues"]], d["gpu_verdict"], dict(d["metadata"]))
+
 
 def inspect_file(path: Path) -> ModelReport:
     path = Path(path)

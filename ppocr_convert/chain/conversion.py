@@ -19,9 +19,10 @@ from typing import Callable
 from ..config import TARGETS, ModelConfig
 from ..errors import ConfigError, GpuCompatibilityError
 from ..fsutil import sha256_file
-from ..inspect_model import ModelReport, inspect_file
+from ..inspect_model import ModelReport
 from . import backend, frontend, sources
 from .code_digest import stage_digest
+from .inspection import inspect_cached
 from .manifest import target_manifest
 from .passes_runner import pass_options, run_passes
 from .publish import publish_all
@@ -205,7 +206,8 @@ class Conversion:
         manifests: dict[str, dict] = {}
         named: dict[str, list[tuple[Path, str]]] = {}
         for target, paths in files.items():
-            reports = [inspect_file(p) for p in paths]
+            reports = [inspect_cached(p, self.cache.root if self.cache.enabled else None, self.versions)
+                       for p in paths]
             if self.options.strict_gpu and target != "onnx-raw":
                 self.check_gpu(target, reports)
             manifests[target] = target_manifest(self, target, paths, reports)
