@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -56,12 +57,22 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+class _WarningLine(logging.Handler):
+    """The library's warnings (a damaged cache entry being rebuilt, ...) as one line each."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        console.print(f"[yellow]warning:[/] {record.getMessage()}", soft_wrap=True, highlight=False)
+
+
 @app.callback()
 def _main(
     version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
                                  help="print the version and exit"),
 ):
-    pass
+    library_log = logging.getLogger("ppocr_convert")
+    if not any(isinstance(h, _WarningLine) for h in library_log.handlers):
+        library_log.addHandler(_WarningLine(logging.WARNING))
+        library_log.propagate = False
 
 
 def _shape(dims) -> str:

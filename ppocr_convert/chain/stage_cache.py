@@ -5,6 +5,11 @@ determines it: the input's hash, the options, and the versions of the tools that
 run. Nothing changed → same key → reuse; one option changed → only the stages that
 depend on it get new keys.
 
+Every entry records the sha256 of each of its files in its `.complete` marker when it is
+written; a read checks them and treats a missing or changed file (a crashed disk, an
+antivirus, a careless `cp`) as a miss: the entry is discarded with one warning line
+naming the stage and key, and the stage is rebuilt (tests/test_cache_heal.py).
+
 Consistency rules (each has a test in tests/test_faults.py):
 * an entry is built in a private temp directory `.KEY.tmp-PID-*` and renamed into
   place only once complete (with its `.complete` marker), so an interrupted or failed
@@ -22,13 +27,18 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
 from typing import Callable
 
 from ..errors import ConvertError
-from ..fsutil import DISK_ERRNOS, file_lock, replace_dir, sweep_stale_temp_dirs, temp_dir, write_error_hint
+from ..fsutil import (DISK_ERRNOS, file_lock, replace_dir, sha256_file, sweep_stale_temp_dirs, temp_dir,
+                      write_error_hint)
+
+log = logging.getLogger("ppocr_convert.cache")
+COMPLETE = ".complete"
 
 
 def cache_key(**parts) -> str:
@@ -45,8 +55,16 @@ class StageCache:
         return self.root / "stages" / stage / key
 
     def get(self, stage: str, key: str) -> Path | None:
+        """The entry if it is complete and intact; a damaged one is discarded (a miss)."""
         path = self.entry(stage, key)
-        return path if self.enabled and (path / ".complete").is_file() else None
+        if not self.enabled or not (path / COMPLETE).is_file():
+            return None
+        problem = entry_problem(path)
+        if problem is None:
+            return path
+        log.warning("cache: %s entry %s is damaged (%s); discarding it and rebuilding", stage, key, problem)
+        discard_entry(path)
+        return None
 
     def build(self, stage: str, key: str, build: Callable[[Path], None]) -> tuple[Path, bool]:
         """Return (entry dir, reused). `build(tmpdir)` writes the stage's files."""
@@ -77,7 +95,7 @@ class StageCache:
                 raise self._write_error(e) from e
             try:
                 build(tmp)
-                (tmp / ".complete").write_text("")
+                seal_entry(tmp)
                 # over an existing entry only with --no-cache (or an unmarked leftover)
                 replace_dir(tmp, final)
             except BaseException as e:
@@ -97,3 +115,42 @@ class StageCache:
         where = os.fsdecode(e.filename) if e.filename else f"the stage cache {self.root}"
         return ConvertError(f"cannot write {where}: {e.strerror or e}",
                             hint=write_error_hint(e, "PPOCR_CONVERT_CACHE"))
+
+
+def entry_files(entry: Path) -> list[Path]:
+    """The files an entry holds (its own markers excluded), sorted."""
+    return sorted(p for p in entry.rglob("*") if p.is_file() and p.name != COMPLETE)
+
+
+def seal_entry(entry: Path) -> None:
+    """Write the `.complete` marker with the sha256 of every file: the entry is done."""
+    files = {str(p.relative_to(entry)): sha256_file(p) for p in entry_files(entry)}
+    (entry / COMPLETE).write_text(json.dumps({"files": files}, indent=1, sort_keys=True))
+
+
+def entry_problem(entry: Path) -> str | None:
+    """What is wrong with a sealed entry (None when every recorded file is there, unchanged,
+    and nothing was added)."""
+    try:
+        recorded = json.loads((entry / COMPLETE).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "no readable file list"
+    for rel, digest in sorted(recorded.items()):
+        f = entry / rel
+        try:
+            if sha256_file(f) != digest:
+                return f"{rel} changed"
+        except OSError:
+            return f"{rel} missing"
+    extra = sorted(set(str(p.relative_to(entry)) for p in entry_files(entry)) - set(recorded))
+    return f"{extra[0]} was added" if extra else None
+
+
+def discard_entry(entry: Path) -> None:
+    """Remove an entry so that no reader sees half of it: rename it aside first."""
+    try:
+        aside = temp_dir(entry.parent, entry.name, "old")
+        os.rename(entry, aside / "x")
+    except OSError:
+        aside = entry  # already gone, or not renameable: remove in place
+    shutil.rmtree(aside, ignore_errors=True)
