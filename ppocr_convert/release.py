@@ -79,7 +79,7 @@ def _parity(pipe: PipelineConfig, convs: dict[str, ConversionResult], targets: l
                          progress=lambda s, m: progress("parity", f"{pipe.name} {m}"))
         write_report(run, tmp / "report", images_dir)
 
-    entry, reused = cache.build("parity", key, build)
+    entry, reused = cache.build("parity", key, build, label=pipe.name)
     if reused:
         progress("parity", f"{pipe.name}: reusing cached measurements")
     shutil.copytree(entry / "report", out_dir)

@@ -191,7 +191,7 @@ class Conversion:
     def cached_stage(self, stage: str, key: str, build: Callable[[Path], None], log: Path | None = None,
                      tag: str = "") -> Path:
         t0 = time.perf_counter()
-        entry, hit = self.cache.build(stage, key, build)
+        entry, hit = self.cache.build(stage, key, build, label=self.config.name)
         stats = json.loads((entry / "stage.json").read_text()) if (entry / "stage.json").is_file() else {}
         seconds = time.perf_counter() - t0 if hit else stats.get("seconds", time.perf_counter() - t0)
         self.records.append(StageRecord(f"{stage}{tag}", hit, seconds, None if hit else stats.get("peak_rss_mb"),

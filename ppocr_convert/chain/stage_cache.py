@@ -61,27 +61,31 @@ class StageCache:
             return None
         problem = entry_problem(path)
         if problem is None:
+            with contextlib.suppress(OSError):  # last use, for `cache prune` (least recently used first)
+                os.utime(path / COMPLETE)
             return path
         log.warning("cache: %s entry %s is damaged (%s); discarding it and rebuilding", stage, key, problem)
         discard_entry(path)
         return None
 
-    def build(self, stage: str, key: str, build: Callable[[Path], None]) -> tuple[Path, bool]:
-        """Return (entry dir, reused). `build(tmpdir)` writes the stage's files."""
+    def build(self, stage: str, key: str, build: Callable[[Path], None], label: str = "") -> tuple[Path, bool]:
+        """Return (entry dir, reused). `build(tmpdir)` writes the stage's files; `label` (the
+        model it was built for) is recorded for `cache ls`."""
         hit = self.get(stage, key)
         if hit is not None:
             return hit, True
         final = self.entry(stage, key)
         created = [d for d in (final.parent, final.parent.parent, self.root) if not d.exists()]
         try:
-            return self._build(stage, key, build, final)
+            return self._build(stage, key, build, final, label)
         except BaseException:
             for d in created:  # a failed first build of a stage leaves no empty directories
                 with contextlib.suppress(OSError):
                     d.rmdir()
             raise
 
-    def _build(self, stage: str, key: str, build: Callable[[Path], None], final: Path) -> tuple[Path, bool]:
+    def _build(self, stage: str, key: str, build: Callable[[Path], None], final: Path,
+               label: str) -> tuple[Path, bool]:
         with contextlib.ExitStack() as stack:
             try:
                 final.parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +99,7 @@ class StageCache:
                 raise self._write_error(e) from e
             try:
                 build(tmp)
-                seal_entry(tmp)
+                seal_entry(tmp, label)
                 # over an existing entry only with --no-cache (or an unmarked leftover)
                 replace_dir(tmp, final)
             except BaseException as e:
@@ -122,10 +126,17 @@ def entry_files(entry: Path) -> list[Path]:
     return sorted(p for p in entry.rglob("*") if p.is_file() and p.name != COMPLETE)
 
 
-def seal_entry(entry: Path) -> None:
+def seal_entry(entry: Path, label: str = "") -> None:
     """Write the `.complete` marker with the sha256 of every file: the entry is done."""
     files = {str(p.relative_to(entry)): sha256_file(p) for p in entry_files(entry)}
-    (entry / COMPLETE).write_text(json.dumps({"files": files}, indent=1, sort_keys=True))
+    (entry / COMPLETE).write_text(json.dumps({"files": files, "label": label}, indent=1, sort_keys=True))
+
+
+def entry_label(entry: Path) -> str:
+    try:
+        return str(json.loads((entry / COMPLETE).read_text()).get("label", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def entry_problem(entry: Path) -> str | None:
