@@ -75,6 +75,12 @@ def _main(
         library_log.propagate = False
 
 
+REMOTE_CACHE_OPTION = typer.Option(
+    None, "--remote-cache", envvar="PPOCR_CONVERT_REMOTE_CACHE",
+    help="shared cache (fsspec URL: file://, http(s)://, s3://, gs://) read through and written back; "
+         "never required")
+
+
 def _shape(dims) -> str:
     return "x".join(str(d) if isinstance(d, int) else "?" for d in dims)
 
@@ -103,6 +109,7 @@ def convert(
     skip_pass: List[str] = typer.Option([], "--skip-pass", help="drop a pass from the list (repeatable)"),
     no_cache: bool = typer.Option(False, "--no-cache", help="rebuild every stage"),
     strict_gpu: bool = typer.Option(False, "--strict-gpu", help="fail if an op would fall back from the GPU delegate"),
+    remote_cache: Optional[str] = REMOTE_CACHE_OPTION,
     as_json: bool = typer.Option(False, "--json", help="print the manifest(s) as JSON on stdout"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show the tools' logs"),
     debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
@@ -120,7 +127,7 @@ def convert(
             targets=targets, out_dir=out_dir, model_dir=model_dir, download=download,
             shape=parse_shape(shape) if shape else None, opset=opset,
             passes=[p.strip() for p in passes.split(",") if p.strip()] if passes is not None else None,
-            skip_passes=skip_pass, use_cache=not no_cache, strict_gpu=strict_gpu)
+            skip_passes=skip_pass, use_cache=not no_cache, strict_gpu=strict_gpu, remote_cache=remote_cache)
         with console.status(f"[bold]{model}[/]: starting") as status:
             def progress(stage: str, message: str) -> None:
                 status.update(f"[bold]{model}[/] › {stage}: {message}")

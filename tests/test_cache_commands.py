@@ -26,8 +26,6 @@ def make_cache(root: Path, n: int = 12) -> list[Path]:
         entry, _ = cache.build(["onnx-raw", "onnx", "tflite"][i % 3], f"key{i:02d}", build, label=f"model-{i % 4}")
         os.utime(entry / COMPLETE, (1_000_000 + i * 1000, 1_000_000 + i * 1000))  # entry i used at t0 + i
         entries.append(entry)
-    (root / "inspect").mkdir()
-    (root / "inspect" / "abc.json").write_text("{}")
     return entries
 
 def cli(*args: str) -> tuple[int, str]:
@@ -38,12 +36,12 @@ def test_ls_lists_every_entry_with_stage_model_size_and_total(tmp_path):
     make_cache(tmp_path)
     code, text = cli("cache", "ls", "--cache-dir", str(tmp_path), "--json")
     data = json.loads(text)
-    assert code == 0 and len(data["entries"]) == 13
+    assert code == 0 and len(data["entries"]) == 12
     stages = {(e["stage"], e["key"]): e for e in data["entries"]}
     assert stages[("onnx", "key01")]["label"] == "model-1" and stages[("onnx", "key01")]["bytes"] > 2000
     assert data["total_bytes"] == sum(e["bytes"] for e in data["entries"])
     code, text = cli("cache", "ls", "--cache-dir", str(tmp_path))
-    assert code == 0 and "13 entries" in text and "model-1" in text
+    assert code == 0 and "12 entries" in text and "model-1" in text
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_verify_finds_every_damaged_entry_and_fix_removes_exactly_those(tmp_path, seed):
@@ -90,7 +88,7 @@ def test_prune_by_age_and_clear(tmp_path):
     removed = prune(tmp_path, older_than_s=5000, now=now)  # used more than 5000 s before `now`
     assert {e.key for e in removed if e.kind == "stages"} == {f"key{i:02d}" for i in range(7)}
     code, text = cli("cache", "clear", "--cache-dir", str(tmp_path), "--json")
-    assert code == 0 and json.loads(text)["removed"] == 13 - 7
+    assert code == 0 and json.loads(text)["removed"] == 12 - 7
     assert list_entries(tmp_path) == []
 
 def test_bad_prune_arguments_are_one_line_errors(tmp_path):

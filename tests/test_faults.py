@@ -126,7 +126,7 @@ def test_op_the_gpu_delegate_cannot_run_is_named_and_strict_gpu_fails(v5_onnx):
     # inspection cache may learn the report of an artifact it had not seen: that is a
     # finished fact about valid bytes, not a half-written result)
     def snapshot_cache(root: Path) -> dict:
-        return {k: v for k, v in snapshot(root).items() if not k.startswith("inspect/")}
+        return {k: v for k, v in snapshot(root).items() if not k.startswith("stages/inspect/")}
     before = snapshot(dist), snapshot_cache(cache)
     r = cli([V5_DET, "-t", "onnx", *skip, "--strict-gpu", "--out", str(dist)], cache)
     assert r.exit_code == 5

@@ -7,6 +7,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from ppocr_convert.chain import inspection
+from ppocr_convert.chain.stage_cache import StageCache
 
 pytestmark = pytest.mark.unit
 VERSIONS = {"onnx": "1", "tensorflow": "2", "ai-edge-litert": "3"}
@@ -34,10 +35,10 @@ def counted(monkeypatch):
 
 def test_unchanged_artifact_is_inspected_once(tmp_path, counted):
     model = _model(tmp_path / "m.onnx")
-    first = inspection.inspect_cached(model, tmp_path / "cache", VERSIONS)
+    first = inspection.inspect_cached(model, StageCache(tmp_path / "cache"), VERSIONS)
     copy = tmp_path / "elsewhere.onnx"
     copy.write_bytes(model.read_bytes())
-    again = inspection.inspect_cached(copy, tmp_path / "cache", VERSIONS)
+    again = inspection.inspect_cached(copy, StageCache(tmp_path / "cache"), VERSIONS)
     assert len(counted) == 1
     assert again.op_histogram == first.op_histogram == {"Relu": 1}
     assert again.path == str(copy)  # the report names the file asked about
@@ -45,19 +46,19 @@ def test_unchanged_artifact_is_inspected_once(tmp_path, counted):
 
 def test_changed_artifact_tools_or_damaged_entry_are_inspected_again(tmp_path, counted):
     model = _model(tmp_path / "m.onnx")
-    inspection.inspect_cached(model, tmp_path / "cache", VERSIONS)
+    inspection.inspect_cached(model, StageCache(tmp_path / "cache"), VERSIONS)
     _model(model, "Sigmoid")
-    assert inspection.inspect_cached(model, tmp_path / "cache", VERSIONS).op_histogram == {"Sigmoid": 1}
-    inspection.inspect_cached(model, tmp_path / "cache", {**VERSIONS, "tensorflow": "9"})
+    assert inspection.inspect_cached(model, StageCache(tmp_path / "cache"), VERSIONS).op_histogram == {"Sigmoid": 1}
+    inspection.inspect_cached(model, StageCache(tmp_path / "cache"), {**VERSIONS, "tensorflow": "9"})
     assert len(counted) == 3
-    for entry in (tmp_path / "cache" / "inspect").glob("*.json"):
-        entry.write_text("{truncated")
-    assert inspection.inspect_cached(model, tmp_path / "cache", VERSIONS).op_histogram == {"Sigmoid": 1}
+    for report in (tmp_path / "cache" / "stages" / "inspect").glob("*/report.json"):
+        report.write_text("{truncated")  # a damaged entry: discarded by its digests
+    assert inspection.inspect_cached(model, StageCache(tmp_path / "cache"), VERSIONS).op_histogram == {"Sigmoid": 1}
     assert len(counted) == 4
 
 
 def test_without_a_cache_every_call_inspects(tmp_path, counted):
     model = _model(tmp_path / "m.onnx")
     inspection.inspect_cached(model, None, VERSIONS)
-    inspection.inspect_cached(model, None, VERSIONS)
+    inspection.inspect_cached(model, StageCache(tmp_path / "cache", enabled=False), VERSIONS)
     assert len(counted) == 2 and not (tmp_path / "cache").exists()

@@ -1,8 +1,8 @@
 """`ppocr-convert cache ls | verify | prune | clear`: see, check and trim the cache.
 
 What lives under the cache root (PPOCR_CONVERT_CACHE, default ~/.cache/ppocr-convert):
-- `stages/<stage>/<key>/`: conversion stages and parity reports (sealed, verifiable);
-- `inspect/<key>.json`: artifact inspections, keyed by the artifact's content;
+- `stages/<stage>/<key>/`: conversion stages, artifact inspections (`inspect`, keyed by
+  the artifact's content) and parity reports, each sealed and verifiable;
 - `paddle-reference/<model>-<key>/`: x2paddle rebuilds of Paddle references;
 - `models/<model>/`: official archives fetched with --download.
 Every entry can be removed at any time: the next run rebuilds it (downloads excepted,
@@ -11,7 +11,6 @@ reader sees it whole or not at all.
 """
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from .stage_cache import COMPLETE, discard_entry, entry_label, entry_problem
 
-KINDS = ("stages", "inspect", "paddle-reference", "models")
+KINDS = ("stages", "paddle-reference", "models")
 
 
 @dataclass
@@ -66,9 +65,6 @@ def list_entries(root: Path) -> list[CacheEntry]:
                 continue
             found.append(CacheEntry("stages", stage_dir.name, entry.name, entry_label(entry), _size(entry),
                                     _last_used(entry), entry))
-    inspect = root / "inspect"
-    for f in sorted(inspect.glob("*.json")) if inspect.is_dir() else []:
-        found.append(CacheEntry("inspect", "inspect", f.stem, "", f.stat().st_size, f.stat().st_mtime, f))
     for kind in ("paddle-reference", "models"):
         parent = root / kind
         for d in sorted(parent.iterdir()) if parent.is_dir() else []:
@@ -85,11 +81,6 @@ def entry_check(entry: CacheEntry) -> str | None:
         if not (entry.path / COMPLETE).is_file():
             return "not sealed (an interrupted build)"
         return entry_problem(entry.path)
-    if entry.kind == "inspect":
-        try:
-            json.loads(entry.path.read_text())
-        except (OSError, ValueError):
-            return "not readable JSON"
     return None
 
 

@@ -26,6 +26,7 @@ from .inspection import inspect_cached
 from .manifest import target_manifest
 from .passes_runner import pass_options, run_passes
 from .publish import publish_all
+from .remote_cache import remote_from_env
 from .stage_cache import StageCache, cache_key
 
 ProgressFn = Callable[[str, str], None]  # (stage, message)
@@ -51,6 +52,7 @@ class ConvertOptions:
     use_cache: bool = True
     strict_gpu: bool = False
     cache_dir: Path | None = None
+    remote_cache: str | None = None        # fsspec URL; default PPOCR_CONVERT_REMOTE_CACHE
 
 
 @dataclass
@@ -100,7 +102,8 @@ class Conversion:
         self.shapes = static_shapes(config, options)
         self.opset = options.opset or config.opset
         self.passes = pass_list(config, options)
-        self.cache = StageCache(options.cache_dir or sources.cache_root(), enabled=options.use_cache)
+        self.cache = StageCache(options.cache_dir or sources.cache_root(), enabled=options.use_cache,
+                                remote=remote_from_env(options.remote_cache))
         self.versions = backend.tool_versions()
         self.code_digests = {stage: stage_digest(stage) for stage in STAGE_TOOLS}
         self.records: list[StageRecord] = []
@@ -206,8 +209,7 @@ class Conversion:
         manifests: dict[str, dict] = {}
         named: dict[str, list[tuple[Path, str]]] = {}
         for target, paths in files.items():
-            reports = [inspect_cached(p, self.cache.root if self.cache.enabled else None, self.versions)
-                       for p in paths]
+            reports = [inspect_cached(p, self.cache, self.versions, self.config.name) for p in paths]
             if self.options.strict_gpu and target != "onnx-raw":
                 self.check_gpu(target, reports)
             manifests[target] = target_manifest(self, target, paths, reports)

@@ -31,11 +31,14 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import ConvertError
 from ..fsutil import (DISK_ERRNOS, file_lock, replace_dir, sha256_file, sweep_stale_temp_dirs, temp_dir,
                       write_error_hint)
+
+if TYPE_CHECKING:
+    from .remote_cache import RemoteCache
 
 log = logging.getLogger("ppocr_convert.cache")
 COMPLETE = ".complete"
@@ -47,9 +50,13 @@ def cache_key(**parts) -> str:
 
 
 class StageCache:
-    def __init__(self, root: Path, enabled: bool = True):
+    """`root/stages/<stage>/<key>/`, optionally read through / written back to a remote
+    (chain/remote_cache.py) by the same keys."""
+
+    def __init__(self, root: Path, enabled: bool = True, remote: "RemoteCache | None" = None):
         self.root = Path(root)
         self.enabled = enabled
+        self.remote = remote
 
     def entry(self, stage: str, key: str) -> Path:
         return self.root / "stages" / stage / key
@@ -98,6 +105,11 @@ class StageCache:
             except OSError as e:
                 raise self._write_error(e) from e
             try:
+                if self.remote is not None and self.enabled and self.remote.fetch(stage, key, tmp):
+                    replace_dir(tmp, final)  # verified against its digests while unpacking
+                    return final, True
+                shutil.rmtree(tmp, ignore_errors=True)  # whatever a failed download left
+                tmp.mkdir()
                 build(tmp)
                 seal_entry(tmp, label)
                 # over an existing entry only with --no-cache (or an unmarked leftover)
@@ -107,6 +119,8 @@ class StageCache:
                 if isinstance(e, OSError) and (e.errno in DISK_ERRNOS or self._inside(e.filename)):
                     raise self._write_error(e) from e
                 raise
+        if self.remote is not None:
+            self.remote.push(stage, key, final)
         return final, False
 
     def _inside(self, filename) -> bool:
