@@ -8,6 +8,7 @@ or with --verbose; wall time and peak RSS (the whole process tree) are measured.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -141,14 +142,23 @@ def install_signal_handlers() -> None:
         signal.signal(sig, _on_signal)
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+# a process-level crash line says that the tool died, not why: the line before it is better
+_GENERIC = ("process abort signal", "segmentation fault", "is detected by the operating system")
+
+
 def last_error_line(log_path: Path) -> str:
-    """The line of a tool's log most likely to say what went wrong (for a one-line error)."""
+    """The line of a tool's log most likely to say what went wrong (for a one-line error):
+    colour codes removed, explicit error lines preferred over generic crash banners."""
     try:
-        lines = [l.strip() for l in log_path.read_text(errors="replace").splitlines() if l.strip()]
+        text = _ANSI.sub("", log_path.read_text(errors="replace"))
     except OSError:
         return "no log"
-    for line in reversed(lines):
-        low = line.lower()
-        if any(k in low for k in ("error", "exception", "failed", "must", "not supported")):
-            return line[:300]
+    lines = [line.strip() for line in text.splitlines()]
+    lines = [line for line in lines if len(line.strip(" .-=*|")) > 2]  # rules, stray dots, empty
+    for keys in (("[error]", "error:", "exception:"), ("error", "exception", "failed", "must", "not supported")):
+        for line in reversed(lines):
+            low = line.lower()
+            if any(k in low for k in keys) and not any(g in low for g in _GENERIC):
+                return line[:300]
     return lines[-1][:300] if lines else "no output"

@@ -87,14 +87,15 @@ def test_garbage_json_and_onnx(tmp_path, monkeypatch):
 
 
 @pytest.mark.models
-def test_truncated_params_fail_in_the_front_end_with_the_log_named(tmp_path, monkeypatch):
+def test_truncated_params_are_named_before_paddle2onnx_runs(tmp_path, monkeypatch):
     src = package_path(load_model_config("PP-OCRv4_mobile_det").sources[0])
     d = tmp_path / "truncated"
     shutil.copytree(src, d)
     data = (d / "inference.pdiparams").read_bytes()
     (d / "inference.pdiparams").write_bytes(data[: len(data) // 3])
     r = run(["PP-OCRv4_mobile_det", "--model-dir", str(d), "-t", "onnx"], tmp_path, monkeypatch)
-    assert r.exit_code == 4 and "paddle2onnx failed" in r.output
+    assert r.exit_code == 3 and "inference.pdiparams is damaged" in r.output
+    assert "paddle2onnx" not in r.output
     assert_nothing_written(tmp_path)
     stages = tmp_path / "cache" / "stages"
     assert not stages.exists() or not any(p.name == ".complete" for p in stages.rglob("*"))
@@ -177,3 +178,55 @@ def test_failing_pass_prints_a_short_line_and_keeps_the_full_text_in_a_log(tmp_p
     full = log.read_text()
     assert len(full) > 2000 and "bad_concat_59" in full
     assert_nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize("shape, fit", [("1x3x33x640", "1x3x32x640"), ("1x3x640x650", "1x3x640x640")])
+def test_det_shape_not_a_multiple_of_32_names_the_cause(shape, fit, tmp_path, monkeypatch):
+    r = run(["PP-OCRv5_mobile_det", "--shape", shape, "-t", "onnx"], tmp_path, monkeypatch)
+    assert r.exit_code == 2
+    assert "height and width must be multiples of 32" in r.output and fit in r.output
+    assert_nothing_written(tmp_path)
+
+
+def _external_data_model(directory: Path, location: str) -> Path:
+    """A one-Add ONNX whose constant keeps its data in an external file at `location`."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    w = numpy_helper.from_array(np.arange(4096, dtype=np.float32).reshape(1, 4096), "w")
+    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4096])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4096])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    directory.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(directory / "m.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="w.bin", size_threshold=0)
+    if location != "w.bin":  # point the location elsewhere, and put the data there
+        target = (directory / location).resolve()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(directory / "w.bin", target)
+        m = onnx.load(str(directory / "m.onnx"), load_external_data=False)
+        for entry in m.graph.initializer[0].external_data:
+            if entry.key == "location":
+                entry.value = location
+        onnx.save(m, str(directory / "m.onnx"))
+    return directory / "m.onnx"
+
+
+def test_onnx_with_external_data_outside_its_directory_is_named(tmp_path, monkeypatch):
+    model = _external_data_model(tmp_path / "model", "../elsewhere/w.bin")
+    r = run(["PP-OCRv6_tiny_det", "--model-dir", str(model), "-t", "onnx-raw"], tmp_path, monkeypatch)
+    assert r.exit_code == 3
+    assert "keeps tensor data in '../elsewhere/w.bin', outside its directory" in r.output
+    assert "--opset" not in r.output
+    assert_nothing_written(tmp_path)
+
+
+def test_onnx_with_external_data_beside_it_becomes_one_file(tmp_path, monkeypatch):
+    import onnx
+    model = _external_data_model(tmp_path / "model", "w.bin")
+    r = run(["PP-OCRv6_tiny_det", "--model-dir", str(model), "-t", "onnx-raw"], tmp_path, monkeypatch)
+    assert r.exit_code == 0, r.output
+    [out] = (tmp_path / "dist" / "PP-OCRv6_tiny_det" / "onnx-raw").glob("*.onnx")
+    assert not any(t.data_location for t in onnx.load(str(out), load_external_data=False).graph.initializer)
+    assert not list(out.parent.glob("*.bin"))

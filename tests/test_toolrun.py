@@ -44,3 +44,14 @@ def test_success_measures_time_and_memory(tmp_path):
     run = run_tool("ok", [sys.executable, "-c", script], tmp_path / "t.log")
     assert run.returncode == 0
     assert run.peak_rss_mb > 40  # the 50 MB buffer was seen
+
+
+def test_error_line_drops_colour_codes_and_crash_banners(tmp_path):
+    from ppocr_convert.toolrun import last_error_line
+    log = tmp_path / "p2o.log"
+    log.write_text("[Paddle2ONNX] Start parsing\n"
+                   "\x1b[31m[ERROR][Paddle2ONNX] Only support weight with lod_level = 0.\x1b[0m\n"
+                   "--------------------------------------\n"
+                   "FatalError: `Process abort signal` is detected by the operating system.\n"
+                   ".\x1b[0m\n")
+    assert last_error_line(log) == "[ERROR][Paddle2ONNX] Only support weight with lod_level = 0."

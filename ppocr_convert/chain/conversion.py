@@ -31,6 +31,10 @@ from .stage_cache import StageCache, cache_key
 
 ProgressFn = Callable[[str, str], None]  # (stage, message)
 
+# DBNet's backbone downsamples by 32 and its FPN adds the levels back up: a det input
+# whose sides are not multiples of 32 fails in shape inference, deep inside a pass
+DET_STRIDE = 32
+
 # the tool versions each stage's output depends on (part of its cache key)
 STAGE_TOOLS = {
     "onnx-raw": ("paddlepaddle", "paddle2onnx", "onnx"),
@@ -97,6 +101,13 @@ class Conversion:
             raise ConfigError(f"--shape {'x'.join(map(str, options.shape))} has {options.shape[1]} channels, "
                               f"{config.name} takes {config.shape[1]}",
                               hint=f"use e.g. {'x'.join(map(str, config.shape))}")
+        if config.task == "det" and options.shape is not None and (options.shape[2] % DET_STRIDE
+                                                                  or options.shape[3] % DET_STRIDE):
+            n, c, h, w = options.shape
+            fit = [max(DET_STRIDE, round(v / DET_STRIDE) * DET_STRIDE) for v in (h, w)]
+            raise ConfigError(f"--shape {n}x{c}x{h}x{w}: a det model's height and width must be multiples "
+                              f"of {DET_STRIDE}", hint=f"DBNet downsamples by {DET_STRIDE}; use e.g. "
+                                                       f"{n}x{c}x{fit[0]}x{fit[1]}")
         self.config, self.options, self.progress = config, options, progress
         self.shape = tuple(options.shape or config.shape)
         self.shapes = static_shapes(config, options)

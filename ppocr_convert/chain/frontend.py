@@ -15,7 +15,8 @@ from pathlib import Path
 import onnx
 
 from ..errors import ToolError
-from .sources import PADDLE_PARAMS, ResolvedSource
+from .paddle_params import check_paddle_params
+from .sources import PADDLE_PARAMS, ResolvedSource, external_data_locations
 from ..toolrun import ToolRun, run_tool
 
 
@@ -27,6 +28,8 @@ FRONTEND_REPAIRS = ["concat_rank_fix"]
 def paddle_to_onnx(source: ResolvedSource, out_path: Path, opset: int, log_path: Path) -> tuple[ToolRun, list[dict]]:
     """Returns the tool run and the repair passes' reports."""
     graph_name = "inference.json" if source.format == "paddle-json" else "inference.pdmodel"
+    # paddle2onnx aborts on a damaged parameters file without naming it: check first
+    check_paddle_params(source.path / PADDLE_PARAMS)
     with tempfile.TemporaryDirectory(prefix="p2o-") as work:
         argv = [sys.executable, "-m", "ppocr_convert.chain.p2o_worker",
                 "--model-file", str(source.path / graph_name),
@@ -51,8 +54,12 @@ def paddle_to_onnx(source: ResolvedSource, out_path: Path, opset: int, log_path:
 
 
 def copy_onnx(source: ResolvedSource, out_path: Path) -> None:
-    """A packaged/provided ONNX enters at `onnx-raw` unchanged (apart from metadata)."""
-    shutil.copyfile(source.path, out_path)
+    """A packaged/provided ONNX enters at `onnx-raw` unchanged (apart from metadata); one
+    that keeps its weights in external data files becomes one self-contained file."""
+    if external_data_locations(onnx.load(str(source.path), load_external_data=False)):
+        onnx.save(onnx.load(str(source.path)), str(out_path))
+    else:
+        shutil.copyfile(source.path, out_path)
     check_loads_in_onnxruntime(out_path)
 
 
@@ -64,7 +71,8 @@ def check_loads_in_onnxruntime(path: Path) -> None:
         ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as e:
         raise ToolError(f"onnxruntime cannot load {path.name}: {str(e).splitlines()[0][:200]}",
-                        hint="try another --opset") from e
+                        hint="the graph uses something this onnxruntime does not run: try another --opset, "
+                             "or --skip-pass the pass that produced it") from e
 
 
 def embed_metadata(path: Path, props: dict[str, str]) -> None:

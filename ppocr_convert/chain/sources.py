@@ -94,10 +94,32 @@ def model_files(path: Path) -> tuple[str, list[Path]]:
 def _check_onnx_file(path: Path) -> None:
     import onnx
     try:
-        onnx.load(str(path), load_external_data=False)
+        model = onnx.load(str(path), load_external_data=False)
     except Exception as e:  # onnx raises DecodeError and friends
         raise SourceError(f"{path.name} is not a readable ONNX model ({e.__class__.__name__})",
                           hint="the file is truncated or not ONNX; re-export it") from e
+    for location in external_data_locations(model):
+        target = (path.parent / location).resolve()
+        if Path(location).is_absolute() or not target.is_relative_to(path.parent.resolve()):
+            raise SourceError(f"{path.name} keeps tensor data in {location!r}, outside its directory "
+                              "(onnxruntime refuses that)",
+                              hint="put the data file next to the .onnx and re-save the model with a relative "
+                                   "location, or save it as one file")
+        if not target.is_file():
+            raise SourceError(f"{path.name} keeps tensor data in {location!r}, which is missing",
+                              hint="copy the data file next to the .onnx")
+
+
+def external_data_locations(model) -> list[str]:
+    """The files an ONNX model's initializers keep their data in (onnx external data)."""
+    from onnx import TensorProto
+    found = []
+    for tensor in model.graph.initializer:
+        if tensor.data_location == TensorProto.EXTERNAL:
+            entry = {e.key: e.value for e in tensor.external_data}
+            if entry.get("location") and entry["location"] not in found:
+                found.append(entry["location"])
+    return found
 
 
 def _fingerprint(files: list[Path]) -> str:
