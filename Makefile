@@ -53,6 +53,10 @@ test: setup fonts lint ## lint, then every test, real-model integration included
 test-fast: setup lint ## lint, then the unit tests: no weights, photos, fonts or converter runs
 	$(BIN)/python -m pytest -q -m unit $(PYTEST_ARGS)
 
+.PHONY: fuzz
+fuzz: setup ## 200 seeded fuzz cases: damaged models, cache entries, images, labels (FUZZ_EXAMPLES=…)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(BIN)/python -m pytest -q tests/test_fuzz.py $(PYTEST_ARGS)
+
 clean: ## remove dist/, wheelhouse/, build/ and the repo-local caches (not .venv)
 	rm -rf $(OUT) $(WHEELHOUSE) build .cache .pytest_cache
 
