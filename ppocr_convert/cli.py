@@ -110,6 +110,8 @@ def convert(
     no_cache: bool = typer.Option(False, "--no-cache", help="rebuild every stage"),
     strict_gpu: bool = typer.Option(False, "--strict-gpu", help="fail if an op would fall back from the GPU delegate"),
     remote_cache: Optional[str] = REMOTE_CACHE_OPTION,
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1,
+                                       help="onnx2tf runs at once for rec width buckets (default: cores, memory)"),
     as_json: bool = typer.Option(False, "--json", help="print the manifest(s) as JSON on stdout"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show the tools' logs"),
     debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
@@ -127,7 +129,8 @@ def convert(
             targets=targets, out_dir=out_dir, model_dir=model_dir, download=download,
             shape=parse_shape(shape) if shape else None, opset=opset,
             passes=[p.strip() for p in passes.split(",") if p.strip()] if passes is not None else None,
-            skip_passes=skip_pass, use_cache=not no_cache, strict_gpu=strict_gpu, remote_cache=remote_cache)
+            skip_passes=skip_pass, use_cache=not no_cache, strict_gpu=strict_gpu, remote_cache=remote_cache,
+            jobs=jobs)
         with console.status(f"[bold]{model}[/]: starting") as status:
             def progress(stage: str, message: str) -> None:
                 status.update(f"[bold]{model}[/] › {stage}: {message}")

@@ -52,9 +52,12 @@ def tree_rss(proc: psutil.Process) -> int:
 
 
 def run_tool(tool: str, argv: list[str], log_path: Path, cwd: Path | None = None,
-             env: dict | None = None, hint: str | None = None, timeout: float | None = None) -> ToolRun:
+             env: dict | None = None, hint: str | None = None, timeout: float | None = None,
+             cancel: threading.Event | None = None) -> ToolRun:
     """Run `argv` in its own process group with its output in `log_path`; raise ToolError
-    (one line, the log's most telling line) on a non-zero exit or after `timeout` seconds."""
+    (one line, the log's most telling line) on a non-zero exit or after `timeout` seconds.
+    Setting `cancel` (from another thread) stops the tool: a run in a worker thread
+    cannot receive Ctrl-C itself."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     full_env = {**os.environ, **QUIET_ENV, **(env or {})}
     start = time.perf_counter()
@@ -67,6 +70,9 @@ def run_tool(tool: str, argv: list[str], log_path: Path, cwd: Path | None = None
         try:
             while child.poll() is None:
                 peak = max(peak, tree_rss(ps))
+                if cancel is not None and cancel.is_set():
+                    _kill_group(child)
+                    raise ToolError(f"{tool} was stopped", hint="the run was interrupted", log_path=str(log_path))
                 if timeout is not None and time.perf_counter() - start > timeout:
                     _kill_group(child)
                     raise ToolError(f"{tool} did not finish within {timeout:.0f} s and was stopped",

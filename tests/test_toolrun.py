@@ -55,3 +55,14 @@ def test_error_line_drops_colour_codes_and_crash_banners(tmp_path):
                    "FatalError: `Process abort signal` is detected by the operating system.\n"
                    ".\x1b[0m\n")
     assert last_error_line(log) == "[ERROR][Paddle2ONNX] Only support weight with lod_level = 0."
+
+
+def test_cancel_from_another_thread_stops_the_tool(tmp_path):
+    import threading
+    cancel = threading.Event()
+    timer = threading.Timer(0.5, cancel.set)
+    timer.start()
+    t0 = time.perf_counter()
+    with pytest.raises(ToolError, match="was stopped"):
+        run_tool("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "t.log", cancel=cancel)
+    assert time.perf_counter() - t0 < 30

@@ -11,7 +11,9 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -57,6 +59,7 @@ class ConvertOptions:
     strict_gpu: bool = False
     cache_dir: Path | None = None
     remote_cache: str | None = None        # fsspec URL; default PPOCR_CONVERT_REMOTE_CACHE
+    jobs: int | None = None                # onnx2tf runs at once (rec buckets); default: cores, memory
 
 
 @dataclass
@@ -129,8 +132,10 @@ class Conversion:
         self.dict_path = sources.dictionary_path(self.config, self.source)
         raw_path = self.build_raw()
         targets = self.options.targets
-        builds = [self.build_static(shape, raw_path, any(t.startswith("tflite") for t in targets))
-                  for shape in self.shapes] if any(t != "onnx-raw" for t in targets) else []
+        builds = [self.build_onnx(shape, raw_path) for shape in self.shapes] \
+            if any(t != "onnx-raw" for t in targets) else []
+        if any(t.startswith("tflite") for t in targets):
+            self.build_tflite_buckets(builds)
         if builds:
             self.pass_reports = builds[0].pass_reports
         files = {t: [raw_path] if t == "onnx-raw" else [b.files[t] for b in builds] for t in targets}
@@ -165,52 +170,75 @@ class Conversion:
             frontend.embed_metadata(out, metadata)
             (tmp / "stage.json").write_text(json.dumps(stats))
 
-        entry = self.cached_stage("onnx-raw", key, build, log)
+        entry, record = self.cached_stage("onnx-raw", key, build, log)
+        self.records.append(record)
         self.frontend_repairs = json.loads((entry / "stage.json").read_text()).get("repairs", [])
         return entry / "model.onnx"
 
-    def build_static(self, shape: tuple[int, ...], raw_path: Path, need_tflite: bool) -> StaticBuild:
-        """onnx (the passes with the input pinned to `shape`) and, when asked, tflite."""
-        tag = f"[w{shape[3]}]" if len(self.shapes) > 1 else ""
+    def tag(self, shape: tuple[int, ...]) -> str:
+        return f"[w{shape[3]}]" if len(self.shapes) > 1 else ""
+
+    def build_onnx(self, shape: tuple[int, ...], raw_path: Path) -> StaticBuild:
+        """onnx: the passes with the input pinned to `shape`."""
+        tag = self.tag(shape)
         self.progress("onnx", f"{tag} passes: {', '.join(self.passes) or '(none)'}")
         options = pass_options(self.config.input_name, shape)
         key = cache_key(stage="onnx", input=sha256_file(raw_path), passes=self.passes, options=options,
                         tools=self.tools("onnx"), code=self.code_digests["onnx"])
         log = self.logs_dir / "passes.log"
-        entry = self.cached_stage("onnx", key, lambda tmp: run_passes(raw_path, tmp, self.passes, options, log),
-                                  tag=tag)
-        files = {"onnx": entry / "model.onnx"}
-        reports = json.loads((entry / "passes.json").read_text())
-        if need_tflite:
-            files.update(self.build_tflite(files["onnx"], tag))
-        return StaticBuild(shape, files, reports)
+        entry, record = self.cached_stage("onnx", key, lambda tmp: run_passes(raw_path, tmp, self.passes, options, log),
+                                          tag=tag)
+        self.records.append(record)
+        return StaticBuild(shape, {"onnx": entry / "model.onnx"}, json.loads((entry / "passes.json").read_text()))
 
-    def build_tflite(self, onnx_path: Path, tag: str) -> dict[str, Path]:
+    def build_tflite_buckets(self, builds: list[StaticBuild]) -> None:
+        """tflite for every static shape; the onnx2tf runs of rec width buckets go in
+        parallel (one per core, as memory allows: backend.parallel_conversions)."""
+        jobs = backend.parallel_conversions(len(builds), self.options.jobs)
+        if jobs == 1:
+            results = [self.build_tflite(b.files["onnx"], self.tag(b.shape)) for b in builds]
+        else:
+            cancel = threading.Event()
+            pool = ThreadPoolExecutor(jobs, thread_name_prefix="onnx2tf")
+            try:
+                futures = [pool.submit(self.build_tflite, b.files["onnx"], self.tag(b.shape), cancel) for b in builds]
+                results = [f.result() for f in futures]
+            except BaseException:
+                cancel.set()  # Ctrl-C reaches this thread only: stop the workers' onnx2tf runs
+                raise
+            finally:
+                pool.shutdown(wait=True)
+        for build, (files, record) in zip(builds, results):
+            build.files.update(files)
+            self.records.append(record)  # in bucket order, whichever finished first
+
+    def build_tflite(self, onnx_path: Path, tag: str,
+                     cancel: threading.Event | None = None) -> tuple[dict[str, Path], StageRecord]:
         self.progress("tflite", f"{tag} onnx2tf (about a minute)")
         key = cache_key(stage="tflite", input=sha256_file(onnx_path), tools=self.tools("tflite"),
                         code=self.code_digests["tflite"])
-        log = self.logs_dir / "onnx2tf.log"
+        # one log per bucket: the buckets' onnx2tf runs may be running at the same time
+        log = self.logs_dir / ("onnx2tf.log" if not tag else f"onnx2tf-{tag.strip('[]')}.log")
 
         def build(tmp: Path) -> None:
             work = Path(tempfile.mkdtemp(prefix="onnx2tf-", dir=tmp))
-            outs, run = backend.onnx_to_tflite(onnx_path, work, log)
+            outs, run = backend.onnx_to_tflite(onnx_path, work, log, cancel)
             for target, path in outs.items():
                 os.replace(path, tmp / f"{target}.tflite")
             shutil.rmtree(work)
             (tmp / "stage.json").write_text(json.dumps(run.to_dict()))
 
-        entry = self.cached_stage("tflite", key, build, log, tag=tag)
-        return {t: entry / f"{t}.tflite" for t in ("tflite-fp32", "tflite-fp16")}
+        entry, record = self.cached_stage("tflite", key, build, log, tag=tag)
+        return {t: entry / f"{t}.tflite" for t in ("tflite-fp32", "tflite-fp16")}, record
 
     def cached_stage(self, stage: str, key: str, build: Callable[[Path], None], log: Path | None = None,
-                     tag: str = "") -> Path:
+                     tag: str = "") -> tuple[Path, StageRecord]:
         t0 = time.perf_counter()
         entry, hit = self.cache.build(stage, key, build, label=self.config.name)
         stats = json.loads((entry / "stage.json").read_text()) if (entry / "stage.json").is_file() else {}
         seconds = time.perf_counter() - t0 if hit else stats.get("seconds", time.perf_counter() - t0)
-        self.records.append(StageRecord(f"{stage}{tag}", hit, seconds, None if hit else stats.get("peak_rss_mb"),
-                                        str(log) if log else None))
-        return entry
+        return entry, StageRecord(f"{stage}{tag}", hit, seconds, None if hit else stats.get("peak_rss_mb"),
+                                  str(log) if log else None)
 
     # --- publish: check every target first, write all next to dist/, then swap them in,
     # so a strict-GPU failure, a full disk or an interrupt leaves dist/ as it was ----------

@@ -1,0 +1,109 @@
+"""Rec width buckets: onnx2tf runs go in parallel (one per core), records stay in bucket
+order, and one failing bucket stops the others. The converter is replaced by a stand-in
+that writes files and sleeps: this tests the orchestration, not onnx2tf (the slow
+integration tests convert the real buckets)."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ppocr_convert.chain import backend
+from ppocr_convert.chain.conversion import Conversion, ConvertOptions, StaticBuild
+from ppocr_convert.config import load_model_config
+from ppocr_convert.errors import ToolError
+from ppocr_convert.toolrun import ToolRun
+
+pytestmark = pytest.mark.unit
+
+
+def _conversion(tmp_path, jobs):
+    conv = Conversion(load_model_config("PP-OCRv5_mobile_rec"),
+                      ConvertOptions(targets=["tflite-fp16"], cache_dir=tmp_path / "cache", jobs=jobs))
+    conv.logs_dir = tmp_path / "logs"
+    conv.logs_dir.mkdir()
+    builds = []
+    for shape in conv.shapes:
+        onnx = tmp_path / f"w{shape[3]}.onnx"
+        onnx.write_bytes(f"model {shape[3]}".encode())
+        builds.append(StaticBuild(shape, {"onnx": onnx}, []))
+    return conv, builds
+
+
+def _stand_in(running: list, peak: list, fail_width: int | None = None):
+    lock = threading.Lock()
+
+    def convert(onnx_path: Path, workdir: Path, log_path: Path, cancel=None):
+        with lock:
+            running.append(onnx_path.name)
+            peak.append(len(running))
+        try:
+            width = int(onnx_path.stem[1:])
+            deadline = time.monotonic() + (0.2 if width == fail_width else 1.0 + width / 1280)
+            while time.monotonic() < deadline:
+                if cancel is not None and cancel.is_set():
+                    raise ToolError("onnx2tf was stopped")
+                time.sleep(0.02)
+            if width == fail_width:
+                raise ToolError(f"onnx2tf failed on w{width}")
+            workdir.mkdir(parents=True, exist_ok=True)
+            outs = {}
+            for target in ("tflite-fp32", "tflite-fp16"):
+                outs[target] = workdir / f"{target}.tflite"
+                outs[target].write_bytes(f"{target} {width}".encode())
+            log_path.write_text("ok")
+            return outs, ToolRun("onnx2tf", [], 1.0, 1.0, log_path, 0)
+        finally:
+            with lock:
+                running.remove(onnx_path.name)
+    return convert
+
+
+def test_buckets_run_in_parallel_and_records_keep_bucket_order(tmp_path, monkeypatch):
+    running, peak = [], []
+    monkeypatch.setattr(backend, "onnx_to_tflite", _stand_in(running, peak))
+    conv, builds = _conversion(tmp_path, jobs=2)
+    conv.build_tflite_buckets(builds)
+    assert max(peak) == 2  # two at a time, never three
+    assert [r.stage for r in conv.records] == ["tflite[w320]", "tflite[w640]", "tflite[w1280]"]
+    for b in builds:
+        assert b.files["tflite-fp16"].read_bytes() == f"tflite-fp16 {b.shape[3]}".encode()
+    assert sorted(p.name for p in conv.logs_dir.iterdir()) == ["onnx2tf-w1280.log", "onnx2tf-w320.log",
+                                                               "onnx2tf-w640.log"]
+
+
+def test_one_job_runs_them_one_after_another(tmp_path, monkeypatch):
+    running, peak = [], []
+    monkeypatch.setattr(backend, "onnx_to_tflite", _stand_in(running, peak))
+    conv, builds = _conversion(tmp_path, jobs=1)
+    conv.build_tflite_buckets(builds)
+    assert max(peak) == 1 and len(conv.records) == 3
+
+
+def test_a_failing_bucket_stops_the_others_and_leaves_no_entry(tmp_path, monkeypatch):
+    running, peak = [], []
+    monkeypatch.setattr(backend, "onnx_to_tflite", _stand_in(running, peak, fail_width=320))
+    conv, builds = _conversion(tmp_path, jobs=3)
+    t0 = time.monotonic()
+    with pytest.raises(ToolError, match="w320"):
+        conv.build_tflite_buckets(builds)
+    assert time.monotonic() - t0 < 1.5  # the 2 s buckets were cancelled, not waited for
+    assert running == []
+    stages = tmp_path / "cache" / "stages" / "tflite"
+    assert not stages.exists() or not any(p.name == ".complete" for p in stages.rglob("*"))
+
+
+def test_default_parallelism_follows_cores_and_memory(monkeypatch):
+    import os
+
+    import psutil
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    mem = type("M", (), {"available": 3 * backend.ONNX2TF_PEAK_BYTES + 1})
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: mem)
+    assert backend.parallel_conversions(6) == 3  # memory-bound
+    assert backend.parallel_conversions(2) == 2
+    assert backend.parallel_conversions(6, requested=1) == 1
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert backend.parallel_conversions(3) == 1
