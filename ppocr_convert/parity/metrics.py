@@ -74,7 +74,7 @@ def compare_lines(ref_lines: list[dict], cand_lines: list[dict], iou_thresh: flo
     distance over matched pairs, unmatched reference lines counted as deleted and
     unmatched candidate lines as inserted, / reference characters.
     """
-    matches = match_boxes([l["box"] for l in ref_lines], [l["box"] for l in cand_lines], iou_thresh)
+    matches = match_boxes([line["box"] for line in ref_lines], [line["box"] for line in cand_lines], iou_thresh)
     n_ref, n_cand, n_match = len(ref_lines), len(cand_lines), len(matches)
     precision = n_match / n_cand if n_cand else (1.0 if not n_ref else 0.0)
     recall = n_match / n_ref if n_ref else (1.0 if not n_cand else 0.0)
@@ -90,14 +90,14 @@ def compare_lines(ref_lines: list[dict], cand_lines: list[dict], iou_thresh: flo
         pairs.append({"ref": i, "cand": j, "iou": round(iou, 3), "same_text": a == b})
     errors += sum(len(_norm(ref_lines[i]["text"])) for i in range(n_ref) if i not in matched_r)
     errors += sum(len(_norm(cand_lines[j]["text"])) for j in range(n_cand) if j not in matched_c)
-    ref_chars = sum(len(_norm(l["text"])) for l in ref_lines)
+    ref_chars = sum(len(_norm(line["text"])) for line in ref_lines)
     return {
         "det_precision": precision, "det_recall": recall, "det_f1": f1,
         "ref_lines": n_ref, "cand_lines": n_cand, "matched": n_match, "exact_lines": exact,
         "line_exact_match": exact / n_ref if n_ref else (1.0 if not n_cand else 0.0),
         "char_errors": errors, "ref_chars": ref_chars,
         "cer": errors / ref_chars if ref_chars else float(errors > 0),
-        "text_identical": [_norm(l["text"]) for l in ref_lines] == [_norm(l["text"]) for l in cand_lines],
+        "text_identical": [_norm(line["text"]) for line in ref_lines] == [_norm(line["text"]) for line in cand_lines],
         "pairs": pairs,
     }
 

@@ -8,22 +8,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from ..fsutil import replace_dir
 from .harness import ParityRun
-
-
-def heatmap_png(diff: np.ndarray, path: Path, scale: float = 0.1) -> None:
-    """|Δ prob| as a colour map; `scale` is the diff shown at full colour (0.1 of a probability)."""
-    import cv2
-    norm = np.clip(diff / scale, 0, 1)
-    img = cv2.applyColorMap((norm * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)
-    h, w = img.shape[:2]
-    if max(h, w) > 320:  # thumbnails keep the report light
-        f = 320 / max(h, w)
-        img = cv2.resize(img, (int(w * f), int(h * f)), interpolation=cv2.INTER_AREA)
-    cv2.imwrite(str(path), img)
+from .heatmap import write_png
+from .report_schema import ParityReport
 
 
 def write_report(run: ParityRun, out_dir: Path, images_dir: Path | None) -> Path:
@@ -33,16 +21,32 @@ def write_report(run: ParityRun, out_dir: Path, images_dir: Path | None) -> Path
     try:
         assets = tmp / "assets"
         assets.mkdir()
-        report = run.report
-        for (image, stage), diff in run.det_maps.items():
+        report = run.result
+        for (image, stage), thumbnail in run.det_heatmaps.items():
             name = f"{Path(image).stem}.{stage}.detdiff.png"
-            heatmap_png(diff, assets / name)
-            report["per_image"][image]["stages"][stage]["det_diff_heatmap"] = f"assets/{name}"
-        (tmp / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
-        from .report_html import render_html
-        (tmp / "report.html").write_text(render_html(report, images_dir, assets), encoding="utf-8")
+            write_png(thumbnail, assets / name)
+            report.per_image[image].stages[stage].det_diff_heatmap = f"assets/{name}"
+        write_json_and_html(report, tmp, images_dir)
         replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+def write_json_and_html(report: ParityReport, out_dir: Path, images_dir: Path | None) -> None:
+    """report.json and report.html of `report` in `out_dir` (its heat maps already under assets/)."""
+    from .report_html import render_html
+    (out_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=1, ensure_ascii=False) + "\n")
+    (out_dir / "report.html").write_text(render_html(report, images_dir, out_dir / "assets"), encoding="utf-8")
+
+
+def read_report(path: Path) -> ParityReport:
+    """A report.json back as a ParityReport; StaleReportError if another schema version wrote it."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        from ..errors import ParityError
+        raise ParityError(f"cannot read parity report {path}: {e.__class__.__name__}: {e}",
+                          hint="rerun the parity run that writes it") from None
+    return ParityReport.from_dict(data, source=str(path))
