@@ -1,13 +1,22 @@
-"""report.html rendering from a synthetic report dict (fast: no models, no photos needed)."""
+"""report.html from a synthetic report (fast: no models, no photos needed): the rendered
+page, and the view-model it is rendered from."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import jinja2
 import numpy as np
 import pytest
 
-from ppocr_convert.parity.report_html import diff_html, fmt_fraction, grade, render_html
+from ppocr_convert.parity import report_html, report_view
+from ppocr_convert.parity.report_view import Segment
+from ppocr_convert.parity.report_schema import SCHEMA_VERSION, ParityReport
+
+
+def render_html(report: dict, images_dir, assets_dir) -> str:
+    """The page of a report given in its JSON form (as report.json holds it)."""
+    return report_html.render_html(ParityReport.from_dict(report), images_dir, assets_dir)
 
 BOX_A = [[10.0, 10.0], [90.0, 10.0], [90.0, 30.0], [10.0, 30.0]]
 BOX_B = [[10.0, 50.0], [90.0, 50.0], [90.0, 70.0], [10.0, 70.0]]
@@ -30,7 +39,8 @@ def _stage(ref_lines, cand_lines, pairs, exact, cer, heatmap, same_texts=()):
     return {
         "same_input": {"det": {"max_abs": 1e-5, "mean_abs": 1e-8, "median_abs": 0.0, "max_rel": 0.1,
                                "cosine": 1.0, "binary_agreement": 1.0},
-                       "rec": {"max_abs": 1e-5, "argmax_agreement": 1.0},
+                       "rec": {"max_abs": 1e-5, "mean_abs": 1e-8, "median_abs": 0.0, "max_rel": 0.1, "cosine": 1.0,
+                               "argmax_agreement": 1.0},
                        "lines": len(ref_lines), "same_text_lines": len(ref_lines) - len(same_texts),
                        "texts": [{"ref": a, "cand": b} for a, b in same_texts]},
         "lines": cand_lines, "det_input_hw": [640, 640],
@@ -59,12 +69,16 @@ def make_report(failing: bool) -> dict:
     failures = ([{"stage": "tflite-fp16", "view": "pipeline", "metric": "line_exact_match",
                   "value": 0.5, "limit": 0.9}] if failing else [])
     return {
+        "schema_version": SCHEMA_VERSION,
         "pipeline": "PP-OCRv5_mobile",
         "models": {"det": "PP-OCRv5_mobile_det", "rec": "PP-OCRv5_mobile_rec"},
         "reference": {"stage": "paddle", "det_resize": {"limit_side_len": 960, "limit_type": "max",
                                                         "max_side_limit": 4000},
-                      "rec_height": 48, "rec_min_width": 320, "drop_score": 0.5},
-        "deployed": {"det_static_hw": [640, 640], "det_resize": "stretch", "rec_static_width": 320},
+                      "rec_height": 48, "rec_min_width": 320, "drop_score": 0.5, "models": {}},
+        "deployed": {"det_static_hw": [640, 640], "det_resize": "stretch", "det_upscale": True, "det_pad_value": 0,
+                     "rec_static_width": 320, "rec_widths": [320]},
+        "labels": False,
+        "strategies": {},
         "targets": ["onnx", "tflite-fp16"],
         "images": ["doc.jpg", "clean.png"],
         "skipped_images": [],
@@ -72,11 +86,11 @@ def make_report(failing: bool) -> dict:
                    "tflite-fp16": {**_summary(0.5, 0.1), "verdict": "fail" if failing else "pass"}},
         "failures": failures,
         "per_image": {
-            "clean.png": {"image_hw": [40, 120], "reference": {"lines": ref_clean},
+            "clean.png": {"image_hw": [40, 120], "reference": {"lines": ref_clean, "det_input_hw": [64, 160]},
                           "stages": {s: _stage(ref_clean, ref_clean, pairs_clean, 1, 0.0,
                                                f"assets/clean.{s}.detdiff.png")
                                      for s in ("onnx", "tflite-fp16")}},
-            "doc.jpg": {"image_hw": [100, 160], "reference": {"lines": ref_doc},
+            "doc.jpg": {"image_hw": [100, 160], "reference": {"lines": ref_doc, "det_input_hw": [96, 160]},
                         "stages": {"onnx": _stage(ref_doc, ref_doc, pairs_same_doc, 2, 0.0,
                                                   "assets/doc.onnx.detdiff.png"),
                                    "tflite-fp16": _stage(ref_doc, bad_doc, pairs_bad, 1, 0.1,
@@ -152,11 +166,84 @@ def test_missing_heatmap_is_a_plain_link(tmp_path: Path):
     assert 'href="assets/doc.onnx.detdiff.png"' in page and "<img src=\"assets/" not in page
 
 
-def test_helpers():
-    assert diff_html("a<b", "a>b") == "a<del>&lt;</del><ins>&gt;</ins>b"
-    assert fmt_fraction(1.0) == "100%" and fmt_fraction(0.9999998) == "99.99998%"
-    assert grade("line_exact_match", 1.0) == "good" and grade("line_exact_match", 0.96) == "warn"
-    assert grade("cer", 0.5) == "bad" and grade("det_max_abs", 1e-5) == "good"
+def test_hostile_strings_are_escaped(assets: Path):
+    """A file name or OCR text is data: it must reach the page as text, never as markup or
+    as an attribute break-out."""
+    report = make_report(failing=True)
+    hostile = "<script>alert(1)</script>.png"
+    report["per_image"][hostile] = report["per_image"].pop("clean.png")
+    report["images"] = ["doc.jpg", hostile]
+    report["skipped_images"] = [{"image": "<img src=x onerror=alert(2)>.jpg", "reason": "unreadable"}]
+    report["per_image"]["doc.jpg"]["reference"]["lines"][1]["text"] = 'x" onmouseover="alert(3)'
+    page = render_html(report, None, assets)
+    assert "<script" not in page and "<img src=x" not in page and 'onmouseover="alert' not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;.png" in page
+    assert "&lt;img src=x onerror=alert(2)&gt;.jpg" in page
+    assert 'x&#34; onmouseover=&#34;alert(3)' in page  # inside <title> and the list alike
+
+
+def test_templates_load_as_package_data():
+    env = report_html.environment()
+    assert isinstance(env.loader, jinja2.PackageLoader)
+    assert env.autoescape("report.html") and env.autoescape("_image.html")
+    assert not env.autoescape("report.css")  # included verbatim into <style>
+    for name in ("report.html", "_image.html", "_macros.html", "report.css"):
+        assert (Path(report_view.__file__).parent / "templates" / name).is_file()
+
+
+# ---------------------------------------------------------------- the view-model
+
+def typed(report: dict) -> ParityReport:
+    return ParityReport.from_dict(report)
+
+
+def test_char_diff_segments():
+    assert report_view.char_diff("a<b", "a>b") == [Segment("", "a"), Segment("del", "<"), Segment("ins", ">"),
+                                                   Segment("", "b")]
+    assert report_view.char_diff("same", "same") == [Segment("", "same")]
+
+
+def test_summary_rows_cells_and_bands():
+    table = report_view.build_summary(typed(make_report(failing=True)))
+    assert table.view_groups == [("same input", 4), ("pipeline (as deployed)", 4)]
+    assert [c.title for c in table.columns] == ["det max\u00a0|Δp|", "det binary agreement", "rec argmax agreement",
+                                                "line text agreement", "det F1", "line exact match", "CER",
+                                                "image text agreement"]
+    assert [(r.stage, r.passed) for r in table.rows] == [("onnx", True), ("tflite-fp16", False)]
+    onnx, fp16 = ([(c.text, c.cls, c.note) for c in r.cells] for r in table.rows)
+    assert onnx[0] == ("1e-05", "good", "") and onnx[6] == ("0.000", "good", "")  # |Δp| float noise, CER 0
+    assert onnx[7] == ("50.0%", "bad", "")  # one image of two reads differently somewhere
+    assert fp16[5] == ("50.0%", "bad gate", "✗ limit ≥ 90.0%")  # the broken tolerance
+    assert fp16[6] == ("0.100", "bad", "")  # CER 0.1 > 0.05: red, though no tolerance was broken
+    assert fp16[3] == ("100%", "good", "3 lines")
+    assert table.legend_good.startswith("shares 100%, CER 0, det max |Δp| ≤ 0.001")
+    assert "shares ≥ 95.0%" in table.legend_warn
+
+
+def test_images_worst_first_with_chips_and_panels(tmp_path: Path):
+    part = report_view.build_images(typed(make_report(failing=False)), None, tmp_path)
+    assert [s.name for s in part.sections] == ["doc.jpg", "clean.png"]
+    assert (part.n_differing, part.n_exact) == (1, 1)
+    doc = part.sections[0]
+    assert not doc.exact and doc.dims == "160×100 px · 2 reference lines"
+    assert [(c.cls, c.text) for c in doc.chips] == [("good", "onnx ✓"),
+                                                    ("bad", "tflite-fp16 1/2 as ref · same-input text differs")]
+    fp16 = doc.panels[2]
+    assert [p.cls for p in fp16.photo.polygons] == ["same", "diff", "extra"]
+    assert [i.cls for i in fp16.lines] == ["same", "diff", "extra"]
+    assert fp16.heat is not None and not fp16.heat.file_exists  # no assets in tmp_path
+    assert fp16.same_input.crops == "1/2 crops same text"
+    assert part.sections[1].panels[1].ok_text == "✓ all 1 line read as the reference"
+
+
+def test_ground_truth_grades_against_the_reference():
+    table = report_view.build_ground_truth(typed(make_labelled_report()))
+    assert [r.name for r in table.rows] == ["paddle", "onnx", "tflite-fp16"] and table.rows[0].is_reference
+    fp16 = table.rows[2].cells
+    assert (fp16[2].text, fp16[2].cls, fp16[2].note) == ("50.0%", "bad", "2/4 lines, −1 vs ref")
+    assert (fp16[3].text, fp16[3].cls) == ("0.200", "bad")
+    assert (table.margin_accuracy_points, table.margin_cer) == ("5", "0.02")
+    assert report_view.build_ground_truth(typed(make_report(False))) is None
 
 
 # ---------------------------------------------------------------- ground truth and static-shape recipes
@@ -188,7 +275,8 @@ def make_labelled_report() -> dict:
     }
     gt_doc = [_line(BOX_A, "Total <b>& tax"), _line(BOX_B, "hello world!")]
     gt_cmp = {"det_precision": 1.0, "det_recall": 1.0, "det_f1": 1.0, "ref_lines": 2, "cand_lines": 2,
-              "matched": 2, "exact_lines": 1, "line_exact_match": 0.5, "cer": 0.05, "pairs": []}
+              "matched": 2, "exact_lines": 1, "line_exact_match": 0.5, "char_errors": 1, "ref_chars": 20, "cer": 0.05,
+              "text_identical": False, "pairs": []}
     doc = report["per_image"]["doc.jpg"]
     doc["ground_truth"] = gt_doc
     doc["reference"]["ground_truth"] = gt_cmp
@@ -201,7 +289,8 @@ def make_labelled_report() -> dict:
     for s in clean["stages"].values():
         s["ground_truth"] = one
     for entry in report["per_image"].values():
-        entry["strategies"] = {name: {"lines": [], "vs_reference": {}} for name in report["strategies"]}
+        entry["strategies"] = {name: {"lines": [], "vs_reference": _pipeline([], [], [], 0, 0.0)}
+                               for name in report["strategies"]}
     return report
 
 
