@@ -261,37 +261,42 @@ def parity(
             write_report(run, out_dir, images)
     except ConvertError as e:
         _fail(e, debug)
-    report = run.report
+    report = run.result
     if as_json:
-        out.print_json(json.dumps({"stages": report["stages"], "failures": report["failures"]}))
+        out.print_json(json.dumps({k: v for k, v in report.to_dict().items() if k in ("stages", "failures")}))
     else:
-        table = Table(title=f"{pipe.name} vs paddle reference ({len(report['images'])} images)")
-        for col in ("stage", "same-input: lines same", "det map agree", "pipeline: det F1", "lines exact", "CER",
-                    "verdict"):
-            table.add_column(col, no_wrap=True)
-        for stage, s in report["stages"].items():
-            si, pl = s["same_input"], s["pipeline"]
-            table.add_row(stage, f"{si['line_text_agreement']:.1%}", f"{si['det_binary_agreement']:.4f}",
-                          f"{pl['det_f1']:.3f}", f"{pl['line_exact_match']:.1%}", f"{pl['cer']:.3f}",
-                          "[green]pass[/]" if s["verdict"] == "pass" else "[red]FAIL[/]")
-        out.print(table)
-        if report.get("labels"):
-            gt = Table(title="against the ground truth (--labels)")
-            for col in ("stage", "det recall", "det precision", "line accuracy", "CER", "lines"):
-                gt.add_column(col, no_wrap=True)
-            rows = [("paddle (dynamic reference)", report["reference"]["ground_truth"])]
-            rows += [(stage, s["ground_truth"]) for stage, s in report["stages"].items() if "ground_truth" in s]
-            for stage, g in rows:
-                gt.add_row(stage, f"{g['gt_det_recall']:.3f}", f"{g['gt_det_precision']:.3f}",
-                           f"{g['gt_line_accuracy']:.1%}", f"{g['gt_cer']:.3f}", str(g["gt_lines"]))
-            out.print(gt)
+        _print_parity_tables(report)
         out.print(f"report: {out_dir / 'report.html'}", soft_wrap=True)
-    if report["failures"]:
-        for f in report["failures"]:
-            console.print(f"[red]parity:[/] {f['stage']} {f['view']} {f['metric']}={f['value']} "
-                          f"breaks limit {f['limit']}")
-        e = ParityError(f"{len(report['failures'])} tolerance(s) broken")
+    if report.failures:
+        for f in report.failures:
+            console.print(f"[red]parity:[/] {f.stage} {f.view} {f.metric}={f.value} breaks limit {f.limit}")
+        e = ParityError(f"{len(report.failures)} tolerance(s) broken")
         raise typer.Exit(e.exit_code)
+
+
+def _print_parity_tables(report) -> None:
+    """The stage summary (and, with labels, the ground-truth scores), formatted by the metric table."""
+    from .parity.metric_table import metric
+    columns = [("same-input: lines same", "same_input", "line_text_agreement"),  # (title, view, metric)
+               ("det map agree", "same_input", "det_binary_agreement"), ("pipeline: det F1", "pipeline", "det_f1"),
+               ("lines exact", "pipeline", "line_exact_match"), ("CER", "pipeline", "cer")]
+    table = Table(title=f"{report.pipeline} vs paddle reference ({len(report.images)} images)")
+    for col in [c[0] for c in columns] + ["verdict"]:
+        table.add_column(col, no_wrap=True)
+    for stage, s in report.stages.items():
+        table.add_row(stage, *[metric(name).fmt(getattr(s.view(view), name)) for _, view, name in columns],
+                      "[green]pass[/]" if s.verdict == "pass" else "[red]FAIL[/]")
+    out.print(table)
+    if report.labels:
+        gt_names = ("gt_det_recall", "gt_det_precision", "gt_line_accuracy", "gt_cer")
+        gt = Table(title="against the ground truth (--labels)")
+        for col in ("stage", "det recall", "det precision", "line accuracy", "CER", "lines"):
+            gt.add_column(col, no_wrap=True)
+        rows = [("paddle (dynamic reference)", report.reference.ground_truth)]
+        rows += [(stage, s.ground_truth) for stage, s in report.stages.items() if s.ground_truth]
+        for stage, g in rows:
+            gt.add_row(stage, *[metric(n).fmt(getattr(g, n)) for n in gt_names], str(g.gt_lines))
+        out.print(gt)
 
 
 @app.command()

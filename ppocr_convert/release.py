@@ -7,27 +7,30 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from .chain.backend import tool_versions
-from .config import ModelConfig, load_model_config, model_names
 from .chain.conversion import ConversionResult, ConvertOptions, check_targets, convert
-from .errors import ConvertError, ParityError
-from .goldens import list_images
-from .parity.harness import StageModels, artifact_paths, check_tolerances, crashed_images, run_parity
-from .parity.pipelines import PipelineConfig, load_pipeline, pipeline_names
-from .parity.report import write_report
-from .parity.report_html import render_html
-from .reference import reference_dir
 from .chain.sources import cache_root, resolve
-from .fsutil import sha256_files
-from .chain.stage_cache import StageCache, cache_key
-from .fsutil import replace_dir
+from .chain.stage_cache import StageCache, cache_key, discard_entry
+from .config import ModelConfig, load_model_config, model_names
+from .errors import ConvertError, ParityError
+from .fsutil import replace_dir, sha256_files
+from .goldens import list_images
+from .parity.gate import apply_gate
+from .parity.harness import StageModels, artifact_paths, run_parity
+from .parity.pipelines import PipelineConfig, load_pipeline, pipeline_names
+from .parity.records import to_jsonable
+from .parity.report import read_report, write_json_and_html, write_report
+from .parity.report_schema import SCHEMA_VERSION, ParityReport
+from .reference import reference_dir
 
 DEFAULT_TARGETS = ["onnx", "tflite-fp32", "tflite-fp16"]
-# bump when the harness's results change for the same inputs (invalidates cached parity)
+# bump when the harness's results change for the same inputs (invalidates cached parity);
+# the report's SCHEMA_VERSION is part of the key too
 HARNESS_VERSION = "2"
 
 ProgressFn = Callable[[str, str], None]
@@ -38,6 +41,19 @@ class ReleaseResult:
     out_dir: Path
     manifest: dict
     skipped: list[dict]
+    build: dict = field(default_factory=dict)  # build.json: what varies between identical releases
+
+
+@dataclass
+class ParityRecord:
+    """How one pipeline's parity report was obtained, for build.json."""
+    reused: bool
+    seconds: float
+    peak_rss_mb: float | None  # None when the cached report was reused (nothing ran)
+
+    def to_dict(self) -> dict:
+        return {"reused": self.reused, "seconds": round(self.seconds, 2),
+                "peak_rss_mb": None if self.peak_rss_mb is None else round(self.peak_rss_mb, 1)}
 
 
 def available_models() -> tuple[list[str], list[dict]]:
@@ -57,8 +73,9 @@ def _images_fingerprint(images: list[Path]) -> str:
 
 
 def _parity(pipe: PipelineConfig, convs: dict[str, ConversionResult], targets: list[str], images: list[Path],
-            images_dir: Path, out_dir: Path, cache: StageCache, progress: ProgressFn) -> dict:
-    """Run (or reuse) the parity report of one pipeline; returns report.json's content."""
+            images_dir: Path, out_dir: Path, cache: StageCache,
+            progress: ProgressFn) -> tuple[ParityReport, ParityRecord]:
+    """Run (or reuse) the parity report of one pipeline, judged with today's tolerances."""
     det, rec = convs[pipe.det_config.name], convs[pipe.rec_config.name]
     det_ref, _ = reference_dir(pipe.det_config)
     rec_ref, _ = reference_dir(pipe.rec_config)
@@ -66,31 +83,50 @@ def _parity(pipe: PipelineConfig, convs: dict[str, ConversionResult], targets: l
     for t in targets:
         stage_models[t] = StageModels(t, artifact_paths(det, t), artifact_paths(rec, t))
     # tolerances are not part of the key: they judge the measurements, they don't change them
-    key = cache_key(stage="parity", harness=HARNESS_VERSION, drop_score=pipe.drop_score, pipeline=(
-        pipe.det_config.name, pipe.rec_config.name),
-        params=[(c.preprocess, c.postprocess, c.shape) for c in (pipe.det_config, pipe.rec_config)],
-        artifacts={t: [det.manifests[t]["sha256"], rec.manifests[t]["sha256"]] for t in targets},
-        reference=[det.manifests[targets[0]]["source"]["sha256"], rec.manifests[targets[0]]["source"]["sha256"]],
-        images=_images_fingerprint(images), tools=tool_versions())
+    key = cache_key(stage="parity", harness=HARNESS_VERSION, report_schema=SCHEMA_VERSION,
+                    drop_score=pipe.drop_score, pipeline=(pipe.det_config.name, pipe.rec_config.name),
+                    params=[(c.preprocess, c.postprocess, c.shape) for c in (pipe.det_config, pipe.rec_config)],
+                    artifacts={t: [det.manifests[t]["sha256"], rec.manifests[t]["sha256"]] for t in targets},
+                    reference=[det.manifests[targets[0]]["source"]["sha256"],
+                               rec.manifests[targets[0]]["source"]["sha256"]],
+                    images=_images_fingerprint(images), tools=tool_versions())
+    peak: list[float] = []
 
     def build(tmp: Path) -> None:
         progress("parity", f"{pipe.name} on {len(images)} images")
         run = run_parity(pipe, images, targets, tmp, stage_models=stage_models,
                          progress=lambda s, m: progress("parity", f"{pipe.name} {m}"))
+        peak.append(run.peak_rss_mb)
         write_report(run, tmp / "report", images_dir)
 
+    start = time.perf_counter()
     entry, reused = cache.build("parity", key, build, label=pipe.name)
+    try:
+        report = read_report(entry / "report" / "report.json")
+    except ParityError:
+        if not reused:
+            raise
+        # an intact cached report this version cannot read (written by another schema
+        # version under the same key): measure again rather than misread it
+        progress("parity", f"{pipe.name}: cached report unreadable, rebuilding")
+        discard_entry(entry)
+        entry, reused = cache.build("parity", key, build, label=pipe.name)
+        report = read_report(entry / "report" / "report.json")
     if reused:
         progress("parity", f"{pipe.name}: reusing cached measurements")
+    record = ParityRecord(reused, time.perf_counter() - start, peak[-1] if peak else None)
     shutil.copytree(entry / "report", out_dir)
-    report = json.loads((out_dir / "report.json").read_text())
     # the cache holds measurements; the gate is always judged with today's tolerances
-    report["failures"] = check_tolerances(pipe, report["stages"]) + crashed_images(report["skipped_images"])
-    for stage, summary in report["stages"].items():
-        summary["verdict"] = "fail" if any(f["stage"] in (stage, "all") for f in report["failures"]) else "pass"
-    (out_dir / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
-    (out_dir / "report.html").write_text(render_html(report, images_dir, out_dir / "assets"), encoding="utf-8")
-    return report
+    apply_gate(report, pipe.tolerances)
+    write_json_and_html(report, out_dir, images_dir)
+    return report, record
+
+
+def build_info(parity: dict[str, ParityRecord]) -> dict:
+    """dist/build.json: what varies between identical releases (manifest.json does not)."""
+    measured = [r.peak_rss_mb for r in parity.values() if r.peak_rss_mb is not None]
+    return {"peak_rss_mb": round(max(measured), 1) if measured else None,  # of the parity runs that ran
+            "parity": {name: r.to_dict() for name, r in parity.items()}}
 
 
 def release(out_dir: Path, images_dir: Path, models: list[str] | None = None, targets: list[str] | None = None,
@@ -118,15 +154,18 @@ def release(out_dir: Path, images_dir: Path, models: list[str] | None = None, ta
                                                           cache_dir=cache_dir),
                                       lambda s, m, n=cfg.name: progress("convert", f"{n} › {s}: {m}"))
         cache = StageCache(cache_dir, enabled=use_cache)
-        parity: dict[str, dict] = {}
+        parity: dict[str, ParityReport] = {}
+        records: dict[str, ParityRecord] = {}
         for name in pipeline_names():
             pipe = load_pipeline(name)
             if pipe.det_config.name in convs and pipe.rec_config.name in convs:
-                parity[name] = _parity(pipe, convs, targets, images, images_dir, staging / "parity" / name,
-                                       cache, progress)
-        failures = [{"pipeline": p, **f} for p, rep in parity.items() for f in rep["failures"]]
+                parity[name], records[name] = _parity(pipe, convs, targets, images, images_dir,
+                                                      staging / "parity" / name, cache, progress)
+        failures = [{"pipeline": p, **to_jsonable(f)} for p, rep in parity.items() for f in rep.failures]
         manifest = release_manifest(convs, targets, parity, skipped, images)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        build = build_info(records)
+        (staging / "build.json").write_text(json.dumps(build, indent=2) + "\n")
         if failures:
             first = failures[0]
             raise ParityError(
@@ -139,26 +178,26 @@ def release(out_dir: Path, images_dir: Path, models: list[str] | None = None, ta
         if isinstance(e, ParityError):
             e.failures = failures  # type: ignore[attr-defined]
         raise
-    return ReleaseResult(out_dir, manifest, skipped)
+    return ReleaseResult(out_dir, manifest, skipped, build)
 
 
-def release_manifest(convs: dict[str, ConversionResult], targets: list[str], parity: dict[str, dict],
+def release_manifest(convs: dict[str, ConversionResult], targets: list[str], parity: dict[str, ParityReport],
                      skipped: list[dict], images: list[Path]) -> dict:
     covered = {}
     for pipe_name, rep in parity.items():
         for role in ("det", "rec"):
-            covered[rep["models"][role]] = pipe_name
+            covered[rep.models[role]] = pipe_name
     artifacts = []
     for name, conv in convs.items():
         for t in targets:
             m = conv.manifests[t]
             pipe_name = covered.get(name)
             if pipe_name:
-                stage = parity[pipe_name]["stages"][t]
+                stage = parity[pipe_name].stages[t]
                 summary = {"pipeline": pipe_name, "report": f"parity/{pipe_name}/report.html",
-                           "verdict": stage["verdict"],
-                           "same_input": {k: round(v, 6) for k, v in stage["same_input"].items()},
-                           "pipeline_view": {k: round(v, 6) for k, v in stage["pipeline"].items()}}
+                           "verdict": stage.verdict,
+                           "same_input": {k: round(v, 6) for k, v in to_jsonable(stage.same_input).items()},
+                           "pipeline_view": {k: round(v, 6) for k, v in to_jsonable(stage.pipeline).items()}}
             else:
                 summary = {"verdict": "not covered", "reason": "no det+rec pipeline in configs/pipelines uses it"}
             artifacts.append({
@@ -176,13 +215,14 @@ def release_manifest(convs: dict[str, ConversionResult], targets: list[str], par
                 "gpu_delegate": m["gpu_delegate"]["verdict"],
                 "parity": summary,
             })
-    verdicts = {p: ("fail" if rep["failures"] else "pass") for p, rep in parity.items()}
+    verdicts = {p: ("pass" if rep.passed else "fail") for p, rep in parity.items()}
     return {
         "release": {"targets": targets, "models": list(convs), "skipped_models": skipped,
                     "parity_images": len(images), "parity": verdicts},
         "artifacts": artifacts,
         "reproducibility": {
             "deterministic": "model files, per-target manifest.json and this file",
-            "varies": "build.json (timings, cache hits, memory) next to each artifact",
+            "varies": "build.json (timings, cache hits, memory) next to each artifact and at the top "
+                      "(parity runs' peak_rss_mb)",
         },
     }
