@@ -2,8 +2,15 @@
 import numpy as np
 import pytest
 
-from ppocr_convert.parity.metrics import (aggregate_lines, box_iou, compare_lines, edit_distance, match_boxes,
-                                          tensor_stats)
+from ppocr_convert.parity.metric_table import METRICS, metric
+from ppocr_convert.parity.metrics import (
+    aggregate_lines,
+    box_iou,
+    compare_lines,
+    edit_distance,
+    match_boxes,
+    tensor_stats,
+)
 
 
 def box(x, y, w=100, h=20):
@@ -46,3 +53,86 @@ def test_tensor_stats():
     a = np.array([1.0, 2.0, 3.0], np.float32)
     s = tensor_stats(a, a + np.array([0, 0, 0.5], np.float32))
     assert s["max_abs"] == pytest.approx(0.5) and s["median_abs"] == 0 and 0.99 < s["cosine"] < 1
+
+
+# ---------------------------------------------------------------- the metric table and the gate
+
+def _stage_summary(**values):
+    """A StageSummary at the ideal value of every metric, with `values` overriding some."""
+    from ppocr_convert.parity.report_schema import GroundTruthSummary, LineAggregate, SameInputSummary, StageSummary
+    si = SameInputSummary(det_max_abs=0.0, det_mean_abs=0.0, det_cosine_min=1.0, det_binary_agreement=1.0,
+                          rec_max_abs=0.0, rec_argmax_agreement=1.0, lines=3, line_text_agreement=1.0)
+    pl = LineAggregate(det_precision=1.0, det_recall=1.0, det_f1=1.0, line_exact_match=1.0, cer=0.0,
+                       text_agreement=1.0, ref_lines=3, cand_lines=3)
+    gt = GroundTruthSummary(gt_det_recall=1.0, gt_det_precision=1.0, gt_line_accuracy=1.0, gt_cer=0.0, gt_lines=3)
+    for part in (si, pl, gt):
+        for k, v in values.items():
+            if hasattr(part, k):
+                setattr(part, k, v)
+    return StageSummary(si, pl, gt)
+
+
+@pytest.mark.parametrize("m", METRICS, ids=lambda m: m.name)
+def test_gate_and_html_agree_on_every_metric(m, tmp_path):
+    """The gate fails exactly the values the page shows as out of the limit, with the limit's
+    direction written the way the gate checks it."""
+    from ppocr_convert.parity import report_view
+    from ppocr_convert.parity.gate import check_tolerances
+    limit = 0.5
+    worse = limit - 0.25 if m.higher_is_better else limit + 0.25
+    better = limit + 0.25 if m.higher_is_better else limit - 0.25
+    tolerances = {m.view: {"onnx": {m.name: limit}}}
+    for value, fails in ((worse, True), (limit, False), (better, False)):
+        stages = {"onnx": _stage_summary(**{m.name: value})}
+        failures = check_tolerances(tolerances, stages)
+        assert bool(failures) == fails, (m.name, value)
+        assert m.breaks(value, limit) == fails
+    failure = check_tolerances(tolerances, {"onnx": _stage_summary(**{m.name: worse})})[0]
+    assert (failure.view, failure.metric, failure.value, failure.limit) == (m.view, m.name, worse, limit)
+    # the page's failure row states the limit in the gate's direction and format
+    _, limit_text = report_view._failure_numbers(m.name, failure)
+    assert limit_text == f"{'≥' if m.higher_is_better else '≤'} {m.fmt(limit)}"
+    # and its colour bands run the same way: the good band is green, beyond warn is red
+    if m.good is not None:
+        assert m.grade(m.good) == "good"
+        beyond = m.warn - 0.1 if m.higher_is_better else m.warn * 2 + 0.1
+        assert m.grade(beyond) == "bad"
+    if m.margin_vs_reference is not None:
+        assert m.grade_against(better, limit) == "good" and m.grade_against(worse, limit) == "bad"
+    # a summary column shows the same cell the gate judged: marked, with the same limit
+    if m.view in ("same_input", "pipeline"):
+        cell = report_view.summary_cell("onnx", _stage_summary(**{m.name: worse}).view(m.view), m,
+                                        {("onnx", m.view, m.name): failure})
+        assert cell.cls == "bad gate" and cell.note == f"✗ limit {limit_text}"
+
+
+def test_unknown_metric_names_raise():
+    from ppocr_convert.errors import ConfigError
+    from ppocr_convert.parity.gate import check_tolerances
+    with pytest.raises(ConfigError, match="unknown parity metric 'det_f2'") as e:
+        metric("det_f2")
+    assert "det_f1" in e.value.hint
+    with pytest.raises(ConfigError, match="'cer' in view 'same_input'"):
+        metric("cer", view="same_input")
+    # a typo in configs/pipelines/*.toml fails the run instead of silently skipping the check,
+    # even for a stage that was not measured
+    with pytest.raises(ConfigError, match="line_exact_macth"):
+        check_tolerances({"pipeline": {"tflite-fp16": {"line_exact_macth": 0.3}}}, {"onnx": _stage_summary()})
+
+
+def test_every_shipped_tolerance_names_a_known_metric():
+    from ppocr_convert.parity.pipelines import load_pipeline, pipeline_names
+    for name in pipeline_names():
+        for view, stages in load_pipeline(name).tolerances.items():
+            for limits in stages.values():
+                for metric_name in limits:
+                    assert metric(metric_name, view).view == view
+
+
+def test_crashed_images_fail_every_stage():
+    from ppocr_convert.parity.gate import crashed_images
+    from ppocr_convert.parity.report_schema import SkippedImage
+    skipped = [SkippedImage("a.png", "file is empty"), SkippedImage("b.png", "b.png: processing failed: boom")]
+    [f] = crashed_images(skipped)
+    assert (f.stage, f.metric, f.value, f.first) == ("all", "images_crashed", 1, "b.png: processing failed: boom")
+    assert crashed_images(skipped[:1]) == []

@@ -83,3 +83,27 @@ def test_release_with_only_unreadable_images_fails_the_gate_cleanly(session_cach
         rel.release(dist, bad, models=MODELS, targets=["onnx"], cache_dir=session_cache)
     assert not dist.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".dist.")]
+
+
+def test_release_records_parity_memory_and_rebuilds_a_stale_cached_report(few_images, session_cache, tmp_path):
+    """dist/build.json carries the parity runs' peak RSS; a cached report.json from another
+    schema version (here: the untyped harness's, without schema_version) is measured again,
+    not misread."""
+    from ppocr_convert import release as rel
+    dist = tmp_path / "dist"
+    first = rel.release(dist, few_images, models=MODELS, targets=["onnx"], cache_dir=session_cache)
+    assert json.loads((dist / "build.json").read_text()) == first.build
+    record = first.build["parity"]["PP-OCRv5_mobile"]
+    assert record["reused"] or record["peak_rss_mb"] > 0
+    cached = list((session_cache / "stages" / "parity").glob("*/report/report.json"))
+    assert cached
+    for path in cached:
+        data = json.loads(path.read_text())
+        del data["schema_version"]
+        path.write_text(json.dumps(data))
+    again = rel.release(dist, few_images, models=MODELS, targets=["onnx"], cache_dir=session_cache)
+    record = again.build["parity"]["PP-OCRv5_mobile"]
+    assert record["reused"] is False and record["peak_rss_mb"] > 0
+    assert again.build["peak_rss_mb"] == record["peak_rss_mb"]
+    assert all(json.loads(p.read_text())["schema_version"] == 2 for p in cached)
+    assert json.loads((dist / "parity" / "PP-OCRv5_mobile" / "report.json").read_text())["schema_version"] == 2

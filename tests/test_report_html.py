@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from ppocr_convert.parity import report_html, report_view
-from ppocr_convert.parity.report_view import Segment
 from ppocr_convert.parity.report_schema import SCHEMA_VERSION, ParityReport
+from ppocr_convert.parity.report_view import Segment
 
 
 def render_html(report: dict, images_dir, assets_dir) -> str:
@@ -89,13 +89,15 @@ def make_report(failing: bool) -> dict:
             "clean.png": {"image_hw": [40, 120], "reference": {"lines": ref_clean, "det_input_hw": [64, 160]},
                           "stages": {s: _stage(ref_clean, ref_clean, pairs_clean, 1, 0.0,
                                                f"assets/clean.{s}.detdiff.png")
-                                     for s in ("onnx", "tflite-fp16")}},
+                                     for s in ("onnx", "tflite-fp16")},
+                          "strategies": {}},
             "doc.jpg": {"image_hw": [100, 160], "reference": {"lines": ref_doc, "det_input_hw": [96, 160]},
                         "stages": {"onnx": _stage(ref_doc, ref_doc, pairs_same_doc, 2, 0.0,
                                                   "assets/doc.onnx.detdiff.png"),
                                    "tflite-fp16": _stage(ref_doc, bad_doc, pairs_bad, 1, 0.1,
                                                          "assets/doc.tflite-fp16.detdiff.png",
-                                                         same_texts=[("hello world", "hellp world")])}},
+                                                         same_texts=[("hello world", "hellp world")])},
+                        "strategies": {}},
         },
     }
 
@@ -378,3 +380,54 @@ def test_old_report_has_no_new_sections(assets: Path):
     page = render_html(make_report(failing=True), None, assets)
     assert "Against the ground truth" not in page and "Static-shape recipes" not in page
     assert 'class="gt"' not in page
+
+
+# ---------------------------------------------------------------- report.json: schema version 2
+
+def test_typed_report_keeps_the_json_shape():
+    """to_dict is report.json: version 1's keys where they were (absent, not null, when a
+    view is missing), plus schema_version first."""
+    for report in (make_report(failing=True), make_labelled_report()):
+        again = ParityReport.from_dict(report).to_dict()
+        assert again == report
+        assert list(again) == ["schema_version", *[k for k in report if k != "schema_version"]]
+    plain = ParityReport.from_dict(make_report(failing=False)).to_dict()
+    assert "ground_truth" not in plain["stages"]["onnx"] and "ground_truth" not in plain["reference"]
+    assert plain["per_image"]["doc.jpg"]["stages"]["onnx"]["same_input"]["rec"]["argmax_agreement"] == 1.0
+
+
+@pytest.mark.parametrize("version", [None, 1, 3])
+def test_other_schema_versions_are_refused(version):
+    from ppocr_convert.parity.report_schema import StaleReportError
+    report = make_report(failing=False)
+    if version is None:
+        del report["schema_version"]  # what the untyped harness (version 1) wrote
+    else:
+        report["schema_version"] = version
+    with pytest.raises(StaleReportError, match=f"schema version {version or 1}, this ppocr-convert reads 2"):
+        ParityReport.from_dict(report, source="cache/report.json")
+
+
+def test_malformed_report_names_the_key():
+    from ppocr_convert.errors import ParityError
+    report = make_report(failing=False)
+    del report["stages"]["onnx"]["pipeline"]["det_f1"]
+    with pytest.raises(ParityError, match=r"report\.stages\.onnx\.pipeline\.det_f1: missing"):
+        ParityReport.from_dict(report)
+    report = make_report(failing=False)
+    report["per_image"]["doc.jpg"]["image_hw"] = "100x160"
+    with pytest.raises(ParityError, match=r"per_image\.doc\.jpg\.image_hw: expected a list"):
+        ParityReport.from_dict(report)
+
+
+def test_read_report_round_trip_and_errors(tmp_path: Path):
+    import json
+
+    from ppocr_convert.errors import ParityError
+    from ppocr_convert.parity.report import read_report
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(make_labelled_report()))
+    assert read_report(path).to_dict() == make_labelled_report()
+    path.write_text("{not json")
+    with pytest.raises(ParityError, match="cannot read parity report"):
+        read_report(path)
