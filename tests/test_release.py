@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ppocr_convert.config import TARGETS, load_model_config
 from ppocr_convert.chain.conversion import ConvertOptions, convert
+from ppocr_convert.config import TARGETS, load_model_config
 from ppocr_convert.errors import ParityError
 
 pytestmark = pytest.mark.slow
@@ -79,7 +79,7 @@ def test_release_with_only_unreadable_images_fails_the_gate_cleanly(session_cach
     (bad / "empty.jpg").write_bytes(b"")
     (bad / "garbage.png").write_bytes(b"not an image at all")
     dist = tmp_path / "dist"
-    with pytest.raises(ConvertError) as e:
+    with pytest.raises(ConvertError, match="none of the 2 images could be scored"):
         rel.release(dist, bad, models=MODELS, targets=["onnx"], cache_dir=session_cache)
     assert not dist.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".dist.")]
