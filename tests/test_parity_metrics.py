@@ -118,6 +118,21 @@ def test_unknown_metric_names_raise():
     # even for a stage that was not measured
     with pytest.raises(ConfigError, match="line_exact_macth"):
         check_tolerances({"pipeline": {"tflite-fp16": {"line_exact_macth": 0.3}}}, {"onnx": _stage_summary()})
+    with pytest.raises(ConfigError, match="unknown parity view 'pipline'"):
+        check_tolerances({"pipline": {"onnx": {"det_f1": 0.5}}}, {"onnx": _stage_summary()})
+
+
+def test_a_tolerance_typo_stops_parity_before_any_model_runs(tmp_path):
+    import dataclasses
+
+    from ppocr_convert.errors import ConfigError
+    from ppocr_convert.parity.harness import StageModels, run_parity
+    from ppocr_convert.parity.pipelines import load_pipeline
+    pipe = dataclasses.replace(load_pipeline("PP-OCRv5_mobile"), tolerances={"same_input": {"onnx": {"cer": 0.1}}})
+    missing = StageModels("paddle", tmp_path / "no-det", tmp_path / "no-rec")  # would fail if opened
+    with pytest.raises(ConfigError, match="unknown parity metric 'cer' in view 'same_input'"):
+        run_parity(pipe, [tmp_path / "a.jpg"], ["onnx"], tmp_path / "work",
+                   stage_models={"paddle": missing, "onnx": missing})
 
 
 def test_every_shipped_tolerance_names_a_known_metric():

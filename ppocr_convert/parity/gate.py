@@ -5,20 +5,33 @@ today's tolerances (the cache key leaves them out: they judge, they don't measur
 """
 from __future__ import annotations
 
-from .metric_table import metric
+from ..errors import ConfigError
+from .metric_table import VIEWS, metric
 from .report_schema import Failure, ParityReport, SkippedImage, StageSummary
 
 CRASH_PREFIX = "processing failed"  # harness: an image the pipeline crashed on, not one it could not read
 
 
+def validate_tolerances(tolerances: dict) -> None:
+    """Every view and metric named in `tolerances` exists (ConfigError otherwise): a typo
+    must stop the run before minutes of measurement, not silently skip its check."""
+    for view, per_stage in tolerances.items():
+        if view not in VIEWS:
+            raise ConfigError(f"unknown parity view {view!r} in the pipeline's tolerances",
+                              hint=f"views: {', '.join(VIEWS)}")
+        for limits in per_stage.values():
+            for name in limits:
+                metric(name, view)
+
+
 def check_tolerances(tolerances: dict, stages: dict[str, StageSummary]) -> list[Failure]:
-    """`tolerances`: {view: {stage: {metric: limit}}} as in configs/pipelines/*.toml.
-    A metric name the table does not know is a config error, not a silently skipped check."""
+    """`tolerances`: {view: {stage: {metric: limit}}} as in configs/pipelines/*.toml."""
+    validate_tolerances(tolerances)
     failures = []
     for view, per_stage in tolerances.items():
         for stage, limits in per_stage.items():
             for name, limit in limits.items():
-                m = metric(name, view)  # raises on a typo before any stage is looked at
+                m = metric(name, view)
                 summary = stages[stage].view(view) if stage in stages else None
                 value = getattr(summary, name, None) if summary is not None else None
                 if value is not None and m.breaks(value, limit):

@@ -30,7 +30,7 @@ from ..ocr.geometry import crop_rotated
 from ..ocr.rec import choose_bucket, ctc_greedy_decode, needed_width, preprocess_batch
 from ..reference import reference_dir
 from ..runners import Runner, open_runner
-from .gate import CRASH_PREFIX, apply_gate
+from .gate import CRASH_PREFIX, apply_gate, validate_tolerances
 from .heatmap import heatmap_thumbnail
 from .memory import PeakRssSampler
 from .metrics import aggregate_lines, argmax_agreement, binary_agreement, compare_lines, tensor_stats
@@ -202,6 +202,7 @@ def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], wor
     for t in targets:
         if t not in TARGETS:
             raise ConfigError(f"unknown target {t!r}", hint=f"choose from {', '.join(TARGETS)}")
+    validate_tolerances(pipe.tolerances)
     det_cfg, rec_cfg = pipe.det_config, pipe.rec_config
     provenance: dict = {}
     with PeakRssSampler() as rss:
