@@ -58,7 +58,9 @@ def test_harness_holds_one_stage_of_sessions_at_a_time(tmp_path, monkeypatch):
     # the same model on every side: identical readings, and the reference outputs spilled
     # to the work dir are gone afterwards
     assert run.result.failures == [] and run.result.stages["onnx"].same_input.line_text_agreement == 1.0
-    assert set(run.result.strategies) and all(e.strategies for e in run.result.per_image.values())
+    names = list(run.result.strategies)  # in the order static_strategies lists them, run after run
+    assert [n.split(" ")[0] for n in names] == ["plain:", "deployed", "deployed:"]
+    assert all(list(e.strategies) == names for e in run.result.per_image.values())
     assert not list((tmp_path / "work").glob("reference-outputs-*"))
     assert run.peak_rss_mb > 100
 

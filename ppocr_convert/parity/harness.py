@@ -222,7 +222,7 @@ def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], wor
             heatmaps: dict[tuple[str, str], np.ndarray] = {}
             for stage in targets:
                 gc.collect()  # the previous stage's sessions are unreferenced now: free them before opening more
-                strategy_names |= _stage_pass(ctx, stage_models[stage], per_image, kept, skipped, ref_outputs,
+                strategy_names += _stage_pass(ctx, stage_models[stage], per_image, kept, skipped, ref_outputs,
                                               heatmaps, with_strategies=strategy_stage == stage)
             gc.collect()
         finally:
@@ -296,12 +296,12 @@ def _reference_pass(ctx: _Context, models: StageModels, images: list[Path], labe
             continue
         per_image[path.name] = entry
         kept[path.name] = _Image(n, path, boxes, ref_texts, gt_lines)
-    return per_image, kept, skipped, set(strategies)
+    return per_image, kept, skipped, list(strategies)
 
 
 def _stage_pass(ctx: _Context, models: StageModels, per_image: dict[str, ImageEntry], kept: dict[str, _Image],
                 skipped: list[SkippedImage], ref_outputs: ReferenceOutputs,
-                heatmaps: dict[tuple[str, str], np.ndarray], with_strategies: bool) -> set[str]:
+                heatmaps: dict[tuple[str, str], np.ndarray], with_strategies: bool) -> list[str]:
     """One target stage on every image still in the run, against the reference's outputs.
     An image this stage crashes on leaves the whole run (as if no stage had scored it)."""
     stage = models.stage
@@ -348,7 +348,7 @@ def _stage_pass(ctx: _Context, models: StageModels, per_image: dict[str, ImageEn
             del per_image[name], kept[name]
             for key in [k for k in heatmaps if k[0] == name]:
                 del heatmaps[key]
-    return set(strategies)
+    return list(strategies)
 
 
 def _compare(ref_lines: list[dict], cand_lines: list[dict]) -> LineComparison:
