@@ -10,7 +10,7 @@ import threading
 
 import psutil
 
-from ..toolrun import _tree_rss  # one definition of "process tree RSS" for tools and the harness
+from ..toolrun import tree_rss  # one definition of "process tree RSS" for tools and the harness
 
 
 class PeakRssSampler:
@@ -26,7 +26,7 @@ class PeakRssSampler:
         self._thread = threading.Thread(target=self._run, name="peak-rss", daemon=True)
 
     def sample(self) -> None:
-        self.peak_bytes = max(self.peak_bytes, _tree_rss(self._proc))
+        self.peak_bytes = max(self.peak_bytes, tree_rss(self._proc))
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
