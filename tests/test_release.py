@@ -86,10 +86,11 @@ def test_release_with_only_unreadable_images_fails_the_gate_cleanly(session_cach
 
 
 def test_release_records_parity_memory_and_rebuilds_a_stale_cached_report(few_images, session_cache, tmp_path):
-    """dist/build.json carries the parity runs' peak RSS; a cached report.json from another
-    schema version (here: the untyped harness's, without schema_version) is measured again,
-    not misread."""
+    """dist/build.json carries the parity runs' peak RSS; an intact cached report.json from
+    another schema version (here: the untyped harness's, without schema_version) is measured
+    again, not misread."""
     from ppocr_convert import release as rel
+    from ppocr_convert.chain.stage_cache import entry_label, seal_entry
     dist = tmp_path / "dist"
     first = rel.release(dist, few_images, models=MODELS, targets=["onnx"], cache_dir=session_cache)
     assert json.loads((dist / "build.json").read_text()) == first.build
@@ -101,6 +102,8 @@ def test_release_records_parity_memory_and_rebuilds_a_stale_cached_report(few_im
         data = json.loads(path.read_text())
         del data["schema_version"]
         path.write_text(json.dumps(data))
+        entry = path.parents[1]
+        seal_entry(entry, entry_label(entry))  # intact as far as the cache can tell: only the schema is old
     again = rel.release(dist, few_images, models=MODELS, targets=["onnx"], cache_dir=session_cache)
     record = again.build["parity"]["PP-OCRv5_mobile"]
     assert record["reused"] is False and record["peak_rss_mb"] > 0
