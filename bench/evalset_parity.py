@@ -32,7 +32,7 @@ def require_evalset(path: Path) -> Path:
 
 
 def load_evalset(path: Path) -> Evalset:
-    from ppocr_convert.goldens import list_images
+    from ppocr_convert.ocr.image_io import list_images
     from ppocr_convert.parity.labels import load_labels
     return Evalset(load_labels(path / "labels.json"), list_images(path))
 

@@ -7,9 +7,10 @@ import sys
 import time
 from pathlib import Path
 
+from ppocr_convert.ocr.image_io import IMAGE_SUFFIXES  # noqa: F401  (one list of image suffixes)
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 IMAGES_DIR = Path(__file__).resolve().parents[2] / "shared" / "images"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 MODELS = {"det": "PP-OCRv5_mobile_det", "rec": "PP-OCRv5_mobile_rec"}
 TARGETS = ["onnx-raw", "onnx", "tflite-fp32", "tflite-fp16"]

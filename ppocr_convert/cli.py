@@ -241,7 +241,7 @@ def parity(
 ):
     """Run the reference OCR pipeline on every stage and report the drift from Paddle."""
     from .errors import ParityError, SourceError
-    from .goldens import list_images
+    from .ocr.image_io import list_images
     from .parity.harness import run_parity
     from .parity.pipelines import load_pipeline, pipeline_for_model, pipeline_names
     from .parity.labels import load_labels
@@ -307,6 +307,7 @@ def release(
                                      help="models to release (default: every model with a source here)"),
     targets: List[str] = typer.Option([], "--targets", "-t", help="targets (default: onnx, tflite-fp32, tflite-fp16)"),
     no_cache: bool = typer.Option(False, "--no-cache", help="rebuild every stage and rerun parity"),
+    remote_cache: Optional[str] = REMOTE_CACHE_OPTION,
     as_json: bool = typer.Option(False, "--json", help="print dist/manifest.json"),
     debug: bool = typer.Option(False, "--debug"),
 ):
@@ -319,7 +320,7 @@ def release(
     try:
         with console.status("release") as status:
             result = run_release(out_dir, images, models=list(models) or None, targets=list(targets) or None,
-                                 use_cache=not no_cache,
+                                 use_cache=not no_cache, remote_cache=remote_cache,
                                  progress=lambda s, m: status.update(f"[bold]release[/] › {s}: {m}"))
     except ParityError as e:
         failures = getattr(e, "failures", [])

@@ -34,8 +34,8 @@ MODEL_METRICS = {
 }
 
 # Pipeline configs' [tolerances.<view>.<stage>]: the per-stage figures
-# parity.harness.summarise_stage reports in each view (counts such as `lines` excluded;
-# tests/test_config_validation.py checks this table against that function).
+# the parity metric table (parity/metric_table.py) defines for each view;
+# tests/test_config_validation.py checks that the two name the same metrics).
 PIPELINE_METRICS = {
     "same_input": {"det_max_abs": ERROR, "det_mean_abs": ERROR, "det_cosine_min": COSINE,
                    "det_binary_agreement": SHARE, "rec_max_abs": ERROR, "rec_argmax_agreement": SHARE,

@@ -8,17 +8,11 @@ from pathlib import Path
 
 from . import model_params
 from .ocr import OCRPipeline, load_image
+from .ocr.image_io import list_images
 from .parity.pipelines import load_pipeline
 from .reference import reference_dir
 from .resources import golden_dir
 from .runners import open_runner
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-
-
-def list_images(images_dir: Path) -> list[Path]:
-    return sorted(p for p in Path(images_dir).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-
 
 def reference_results(pipeline: str, images: list[Path]) -> dict:
     pipe = load_pipeline(pipeline)

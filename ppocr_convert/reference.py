@@ -45,6 +45,14 @@ def rebuild_key(source_sha256: str, hint: list[int]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def reference_key(config: ModelConfig, source: ResolvedSource | None = None) -> str:
+    """What identifies the model's reference without building it: the original's digest,
+    or the key its rebuild is (or would be) cached under."""
+    src = source or resolve(config)
+    return f"original:{src.sha256}" if src.stage == "paddle" else \
+        f"rebuilt:{rebuild_key(src.sha256, input_shape_hint(config))}"
+
+
 def reference_dir(config: ModelConfig, source: ResolvedSource | None = None,
                   cache_dir: Path | None = None) -> tuple[Path, dict]:
     """(Paddle model dir, provenance) for the model's reference stage. A rebuild is cached

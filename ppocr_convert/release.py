@@ -15,18 +15,19 @@ from typing import Callable
 from .chain.backend import tool_versions
 from .chain.conversion import ConversionResult, ConvertOptions, check_targets, convert
 from .chain.sources import cache_root, resolve
+from .chain.remote_cache import remote_from_env
 from .chain.stage_cache import StageCache, cache_key, discard_entry
 from .config import ModelConfig, load_model_config, model_names
 from .errors import ConvertError, ParityError
 from .fsutil import replace_dir, sha256_files
-from .goldens import list_images
+from .ocr.image_io import list_images
 from .parity.gate import apply_gate
 from .parity.harness import StageModels, artifact_paths, run_parity
 from .parity.pipelines import PipelineConfig, load_pipeline, pipeline_names
 from .parity.records import to_jsonable
 from .parity.report import read_report, write_json_and_html, write_report
 from .parity.report_schema import SCHEMA_VERSION, ParityReport
-from .reference import reference_dir
+from .reference import reference_dir, reference_key
 
 DEFAULT_TARGETS = ["onnx", "tflite-fp32", "tflite-fp16"]
 # bump when the harness's results change for the same inputs (invalidates cached parity);
@@ -77,22 +78,24 @@ def _parity(pipe: PipelineConfig, convs: dict[str, ConversionResult], targets: l
             progress: ProgressFn) -> tuple[ParityReport, ParityRecord]:
     """Run (or reuse) the parity report of one pipeline, judged with today's tolerances."""
     det, rec = convs[pipe.det_config.name], convs[pipe.rec_config.name]
-    det_ref, _ = reference_dir(pipe.det_config)
-    rec_ref, _ = reference_dir(pipe.rec_config)
-    stage_models = {"paddle": StageModels("paddle", det_ref, rec_ref)}
-    for t in targets:
-        stage_models[t] = StageModels(t, artifact_paths(det, t), artifact_paths(rec, t))
-    # tolerances are not part of the key: they judge the measurements, they don't change them
+    # tolerances are not part of the key: they judge the measurements, they don't change them.
+    # The references enter by their own keys (a rebuild with new tools is a new reference),
+    # and are built only when the measurements are not cached (an x2paddle rebuild is a minute)
     key = cache_key(stage="parity", harness=HARNESS_VERSION, report_schema=SCHEMA_VERSION,
                     drop_score=pipe.drop_score, pipeline=(pipe.det_config.name, pipe.rec_config.name),
                     params=[(c.preprocess, c.postprocess, c.shape) for c in (pipe.det_config, pipe.rec_config)],
                     artifacts={t: [det.manifests[t]["sha256"], rec.manifests[t]["sha256"]] for t in targets},
-                    reference=[det.manifests[targets[0]]["source"]["sha256"],
-                               rec.manifests[targets[0]]["source"]["sha256"]],
+                    reference=[reference_key(pipe.det_config), reference_key(pipe.rec_config)],
                     images=_images_fingerprint(images), tools=tool_versions())
     peak: list[float] = []
 
     def build(tmp: Path) -> None:
+        progress("parity", f"{pipe.name}: Paddle reference models")
+        det_ref, _ = reference_dir(pipe.det_config, cache_dir=cache.root)
+        rec_ref, _ = reference_dir(pipe.rec_config, cache_dir=cache.root)
+        stage_models = {"paddle": StageModels("paddle", det_ref, rec_ref)}
+        for t in targets:
+            stage_models[t] = StageModels(t, artifact_paths(det, t), artifact_paths(rec, t))
         progress("parity", f"{pipe.name} on {len(images)} images")
         run = run_parity(pipe, images, targets, tmp, stage_models=stage_models,
                          progress=lambda s, m: progress("parity", f"{pipe.name} {m}"))
@@ -130,7 +133,7 @@ def build_info(parity: dict[str, ParityRecord]) -> dict:
 
 
 def release(out_dir: Path, images_dir: Path, models: list[str] | None = None, targets: list[str] | None = None,
-            use_cache: bool = True, cache_dir: Path | None = None,
+            use_cache: bool = True, cache_dir: Path | None = None, remote_cache: str | None = None,
             progress: ProgressFn = lambda s, m: None) -> ReleaseResult:
     targets = list(targets or DEFAULT_TARGETS)
     check_targets(targets)
@@ -151,9 +154,9 @@ def release(out_dir: Path, images_dir: Path, models: list[str] | None = None, ta
         for cfg in configs:
             progress("convert", cfg.name)
             convs[cfg.name] = convert(cfg, ConvertOptions(targets=targets, out_dir=staging, use_cache=use_cache,
-                                                          cache_dir=cache_dir),
+                                                          cache_dir=cache_dir, remote_cache=remote_cache),
                                       lambda s, m, n=cfg.name: progress("convert", f"{n} › {s}: {m}"))
-        cache = StageCache(cache_dir, enabled=use_cache)
+        cache = StageCache(cache_dir, enabled=use_cache, remote=remote_from_env(remote_cache))
         parity: dict[str, ParityReport] = {}
         records: dict[str, ParityRecord] = {}
         for name in pipeline_names():

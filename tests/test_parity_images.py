@@ -183,7 +183,7 @@ def onnx_stage_models():
 
 
 def test_harness_scores_good_images_and_skips_bad_ones_with_a_reason(onnx_stage_models, tmp_path):
-    from ppocr_convert.goldens import list_images
+    from ppocr_convert.ocr.image_io import list_images
     from ppocr_convert.parity.harness import run_parity
     from ppocr_convert.parity.report import write_report
 
@@ -254,5 +254,5 @@ def test_harness_survives_an_image_the_pipeline_chokes_on(onnx_stage_models, tmp
     monkeypatch.setattr(pipeline_mod.OCRPipeline, "run", run)
     report = run_parity(pipe, [good, cursed], ["onnx"], tmp_path / "work", stage_models=models).report
     assert report["images"] == ["07_en.jpg"]
-    assert report["skipped_images"] == [{"image": "gray.png",
-                                         "reason": "gray.png: processing failed: RuntimeError: simulated runtime failure"}]
+    reason = "gray.png: processing failed: RuntimeError: simulated runtime failure"
+    assert report["skipped_images"] == [{"image": "gray.png", "reason": reason}]

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conftest import FIGURES
-from ppocr_convert.goldens import list_images
+from ppocr_convert.ocr.image_io import list_images
 from ppocr_convert.model_params import det_params, rec_params
 from ppocr_convert.parity.harness import build_stage_models, run_parity
 from ppocr_convert.parity.labels import load_labels

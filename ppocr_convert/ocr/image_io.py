@@ -31,6 +31,14 @@ class ImageLoadError(ValueError):
     pass
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def list_images(images_dir: Path) -> list[Path]:
+    """The image files of a directory (by suffix), sorted by name."""
+    return sorted(p for p in Path(images_dir).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def load_image(path: Path | str) -> np.ndarray:
     """Read an image file as BGR uint8 HxWx3. Raises ImageLoadError (a ValueError)."""
     path = Path(path)

@@ -89,8 +89,8 @@ def build_stage_models(pipe: PipelineConfig, targets: list[str], work_dir: Path,
         convs[cfg.name] = convert(cfg, ConvertOptions(targets=[t for t in targets], out_dir=work_dir / "artifacts",
                                                       cache_dir=cache_dir), progress)
     progress("reference", "Paddle reference models")
-    det_ref, det_prov = reference_dir(det_cfg)
-    rec_ref, rec_prov = reference_dir(rec_cfg)
+    det_ref, det_prov = reference_dir(det_cfg, cache_dir=cache_dir)
+    rec_ref, rec_prov = reference_dir(rec_cfg, cache_dir=cache_dir)
     models = {"paddle": StageModels("paddle", det_ref, rec_ref)}
     for t in targets:
         models[t] = StageModels(t, *(artifact_paths(convs[cfg.name], t) for cfg in (det_cfg, rec_cfg)))

@@ -3,10 +3,9 @@ OCR system, its drop score, and the parity tolerances per stage and view."""
 from __future__ import annotations
 
 import difflib
-import tomllib
 from dataclasses import dataclass
 
-from ..config import ModelConfig, configs_dir, load_model_config, model_names
+from ..config import ModelConfig, configs_dir, load_model_config, load_pipeline_file, model_names
 from ..errors import UnknownModelError
 
 
@@ -31,8 +30,7 @@ def load_pipeline(name: str) -> PipelineConfig:
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
         raise UnknownModelError(f"unknown pipeline or model {name!r}",
                                 hint=f"did you mean {', '.join(close)}?" if close else "run `ppocr-convert list`")
-    with open(path, "rb") as f:
-        data = tomllib.load(f)
+    data = load_pipeline_file(name)  # validated: keys, tolerances, det/rec are models of that task
     return PipelineConfig(data["name"], load_model_config(data["det"]), load_model_config(data["rec"]),
                           data.get("cls") or None, float(data.get("drop_score", 0.5)), data.get("tolerances", {}))
 
