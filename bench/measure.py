@@ -3,57 +3,15 @@ per phase of an in-process conversion, CPU used by other processes while a block
 waiting for ONNX Runtime's spinning threads, and the machine the numbers come from.
 
 Whole child processes (the conversion workers, the onnx2tf CLI) are measured by
-`ppocr_convert.toolrun.run_tool` (wall and peak RSS of the process tree); the sampler
-below exists only because the stages of one `convert()` share a process.
+`ppocr_convert.toolrun.run_tool` (wall and peak RSS of the process tree); phases inside
+one `convert()` by `ppocr_convert.memory.RssSampler`.
 """
 from __future__ import annotations
 
 import os
 import platform
-import threading
 import time
 from pathlib import Path
-
-
-class PhaseRssSampler(threading.Thread):
-    """Polls this process tree's RSS every `interval` s; `mark(phase)` starts a new phase.
-    `peaks_mb` keeps each phase's peak (a phase entered twice, e.g. one onnx stage per rec
-    width bucket, keeps the larger)."""
-
-    def __init__(self, interval: float = 0.02):
-        super().__init__(daemon=True)
-        import psutil
-
-        from ppocr_convert.toolrun import tree_rss  # the same tree sum run_tool uses for children
-        self.tree_rss = tree_rss
-        self._proc = psutil.Process()
-        self._interval = interval
-        self._lock = threading.Lock()
-        self._stop_event = threading.Event()
-        self.phase = "startup"
-        self.peaks_mb: dict[str, float] = {}
-
-    def sample(self) -> None:
-        mb = self.tree_rss(self._proc) / 2**20
-        with self._lock:
-            self.peaks_mb[self.phase] = max(self.peaks_mb.get(self.phase, 0.0), mb)
-
-    def mark(self, phase: str) -> None:
-        if phase == self.phase:
-            return
-        self.sample()  # the old phase's last value, then the new one's first
-        with self._lock:
-            self.phase = phase
-        self.sample()
-
-    def run(self) -> None:
-        while not self._stop_event.wait(self._interval):
-            self.sample()
-
-    def finish(self) -> dict[str, float]:
-        self.mark("done")
-        self._stop_event.set()
-        return dict(self.peaks_mb)
 
 
 class CpuLoad:

@@ -41,10 +41,9 @@ def phase_tracker(mark):
 def convert_once(model: str, out_dir: Path, cache_dir: Path, src: Path | None) -> dict:
     """One `convert()` of one model, all four targets: stage records (seconds; publish
     included), per-phase peak RSS of this process, and the artifacts' hashes and op counts."""
-    from bench.measure import PhaseRssSampler
+    from ppocr_convert.memory import RssSampler
 
-    sampler = PhaseRssSampler()
-    sampler.start()
+    sampler = RssSampler(interval=0.02, phase="startup").start()
     sampler.mark("imports")
     from ppocr_convert.chain.conversion import ConvertOptions, convert
     from ppocr_convert.config import load_model_config
@@ -53,6 +52,7 @@ def convert_once(model: str, out_dir: Path, cache_dir: Path, src: Path | None) -
     t0 = time.perf_counter()
     result = convert(load_model_config(model), opts, progress=phase_tracker(sampler.mark))
     total = time.perf_counter() - t0
+    sampler.mark("done")
     peaks = sampler.finish()
     return {
         "model": model,

@@ -8,15 +8,14 @@ not the conversion, so it needs no Paddle and no converted artifacts (a few seco
 from __future__ import annotations
 
 import struct
-import threading
-import time
 import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
-import psutil
 import pytest
+
+from ppocr_convert.memory import RssSampler
 from PIL import Image
 
 from ppocr_convert.ocr import ImageLoadError, load_image
@@ -139,31 +138,6 @@ def test_loader_reads_8000x8000_within_memory(tmp_path):
 
 # ---------------------------------------------------------------- the harness
 
-class PeakRSS:
-    """Samples this process's RSS in a thread: the peak over a block, above its start."""
-
-    def __enter__(self):
-        self.proc = psutil.Process()
-        self.base = self.peak = self.proc.memory_info().rss
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-        return self
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            time.sleep(0.02)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
-
-    @property
-    def grew_mb(self) -> float:
-        return (self.peak - self.base) / 2**20
-
-
 @pytest.fixture(scope="module")
 def onnx_stage_models():
     """PP-OCRv5 det + rec, the packaged ONNX files, as both 'paddle' and 'onnx' stage."""
@@ -196,7 +170,7 @@ def test_harness_scores_good_images_and_skips_bad_ones_with_a_reason(onnx_stage_
     odd = {k: make(k, d).name for k in ("1x1", "gray", "rgba", "16bit", "exif-rotated", "huge")}
 
     images = list_images(d)
-    with PeakRSS() as mem:
+    with RssSampler(interval=0.02) as mem:
         run = run_parity(pipe, images, ["onnx"], tmp_path / "work", stage_models=models)
     report = run.report
 

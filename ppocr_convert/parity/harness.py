@@ -32,7 +32,7 @@ from ..reference import reference_dir
 from ..runners import Runner, open_runner
 from .gate import CRASH_PREFIX, apply_gate, validate_tolerances
 from .heatmap import heatmap_thumbnail
-from .memory import PeakRssSampler
+from ..memory import RssSampler
 from .metrics import aggregate_lines, argmax_agreement, binary_agreement, compare_lines, tensor_stats
 from .pipelines import PipelineConfig
 from .records import from_jsonable
@@ -205,7 +205,7 @@ def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], wor
     validate_tolerances(pipe.tolerances)
     det_cfg, rec_cfg = pipe.det_config, pipe.rec_config
     provenance: dict = {}
-    with PeakRssSampler() as rss:
+    with RssSampler() as rss:
         if stage_models is None:
             stage_models, provenance = build_stage_models(pipe, targets, work_dir, cache_dir, progress)
         dparams, rparams = model_params.det_params(det_cfg), model_params.rec_params(rec_cfg)
