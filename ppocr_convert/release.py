@@ -20,6 +20,7 @@ from .chain.stage_cache import StageCache, cache_key, discard_entry
 from .config import ModelConfig, load_model_config, model_names
 from .errors import ConvertError, ParityError
 from .fsutil import replace_dir, sha256_files
+from .memory import RssSampler
 from .ocr.image_io import list_images
 from .parity.gate import apply_gate
 from .parity.harness import StageModels, artifact_paths, run_parity
@@ -125,10 +126,15 @@ def _parity(pipe: PipelineConfig, convs: dict[str, ConversionResult], targets: l
     return report, record
 
 
-def build_info(parity: dict[str, ParityRecord]) -> dict:
-    """dist/build.json: what varies between identical releases (manifest.json does not)."""
+def build_info(parity: dict[str, ParityRecord], rss: RssSampler | None = None, seconds: float | None = None) -> dict:
+    """dist/build.json: what varies between identical releases (manifest.json does not).
+    `peak_rss_mb` is the whole release's (this process and the converters it ran, sampled
+    every 50 ms); each phase's peak is listed beside it."""
     measured = [r.peak_rss_mb for r in parity.values() if r.peak_rss_mb is not None]
-    return {"peak_rss_mb": round(max(measured), 1) if measured else None,  # of the parity runs that ran
+    whole = rss.peak_mb if rss is not None else max(measured, default=None)
+    return {"peak_rss_mb": None if whole is None else round(whole, 1),
+            "peak_rss_mb_by_phase": {k: round(v, 1) for k, v in (rss.peaks_mb if rss else {}).items()},
+            "seconds": None if seconds is None else round(seconds, 1),
             "parity": {name: r.to_dict() for name, r in parity.items()}}
 
 
@@ -149,9 +155,12 @@ def release(out_dir: Path, images_dir: Path, models: list[str] | None = None, ta
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging-"))
     failures: list[dict] = []  # read by the handler below even when parity itself raised
+    rss = RssSampler(phase="start").start()
+    start = time.perf_counter()
     try:
         convs: dict[str, ConversionResult] = {}
         for cfg in configs:
+            rss.mark(f"convert {cfg.name}")
             progress("convert", cfg.name)
             convs[cfg.name] = convert(cfg, ConvertOptions(targets=targets, out_dir=staging, use_cache=use_cache,
                                                           cache_dir=cache_dir, remote_cache=remote_cache),
@@ -162,12 +171,14 @@ def release(out_dir: Path, images_dir: Path, models: list[str] | None = None, ta
         for name in pipeline_names():
             pipe = load_pipeline(name)
             if pipe.det_config.name in convs and pipe.rec_config.name in convs:
+                rss.mark(f"parity {name}")
                 parity[name], records[name] = _parity(pipe, convs, targets, images, images_dir,
                                                       staging / "parity" / name, cache, progress)
         failures = [{"pipeline": p, **to_jsonable(f)} for p, rep in parity.items() for f in rep.failures]
         manifest = release_manifest(convs, targets, parity, skipped, images)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-        build = build_info(records)
+        rss.mark("publish")
+        build = build_info(records, rss, time.perf_counter() - start)
         (staging / "build.json").write_text(json.dumps(build, indent=2) + "\n")
         if failures:
             first = failures[0]
@@ -176,7 +187,9 @@ def release(out_dir: Path, images_dir: Path, models: list[str] | None = None, ta
                 f"{first['view']} {first['metric']}={first['value']} (limit {first['limit']})",
                 hint="nothing was published; see the parity reports, fix or loosen configs/pipelines/*.toml")
         replace_dir(staging, out_dir)
+        rss.finish()
     except BaseException as e:
+        rss.finish()
         shutil.rmtree(staging, ignore_errors=True)
         if isinstance(e, ParityError):
             e.failures = failures  # type: ignore[attr-defined]
