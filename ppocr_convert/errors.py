@@ -13,6 +13,18 @@ class ConvertError(Exception):
         self.hint = hint
         self.log_path = log_path
 
+    def __reduce__(self):
+        # keep hint, log path and subclass fields across a process boundary (the release
+        # measures parity in a child process): pickle's default rebuilds from args only
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls, args, state):
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class ConfigError(ConvertError):
     """A config (or command-line setting) is wrong. Config validation collects every

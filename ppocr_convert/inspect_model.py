@@ -3,9 +3,6 @@ which ops the LiteRT GPU delegate cannot run. Returns data; the CLI renders it."
 from __future__ import annotations
 
 import collections
-import contextlib
-import io
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -174,7 +171,6 @@ def import_tensorflow():
     return tf
 
 
-_OP_LINE = re.compile(r"^\s*Op#(\d+)\s+(\S+?)\(")
 
 # TFLite builtins the LiteRT GPU delegate has a kernel for: the cases of
 # NewOperationParser() in tflite/delegates/gpu/common/model_builder.cc
@@ -326,37 +322,14 @@ def format_gpu_verdict(issues: list[GpuIssue]) -> str:
                                         sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def _analyzer_issues(path: Path) -> list[GpuIssue]:
-    """TensorFlow's model analyzer with its GPU-delegate compatibility check, as issues.
-    Note: in the tensorflow 2.21 wheel this check is compiled out (the analyzer prints
-    "looks compatible" even for Flex ops), so it only adds to the op-list check."""
-    tf = import_tensorflow()
-    buf = io.StringIO()
-    from .quiet import native_stderr_silenced
-    with contextlib.redirect_stdout(buf), native_stderr_silenced():
-        tf.lite.experimental.Analyzer.analyze(model_path=str(path), gpu_compatibility=True)
-    text = buf.getvalue()
-    issues: list[GpuIssue] = []
-    current_op, current_idx = "", ""
-    for line in text.splitlines():
-        m = _OP_LINE.match(line)
-        if m:
-            current_idx, current_op = m.group(1), m.group(2)
-            continue
-        if "GPU COMPATIBILITY WARNING" in line and "Subgraph#" not in line:
-            reason = line.split("GPU COMPATIBILITY WARNING:", 1)[-1].strip()
-            issues.append(GpuIssue(current_op, f"Op#{current_idx}", reason))
-    if not issues and "looks compatible with GPU delegate" not in text:
-        issues.append(GpuIssue("(analyzer)", "", "TensorFlow's model analyzer did not report the model "
-                                                 "as compatible with the GPU delegate"))
-    return issues
-
-
 def tflite_gpu_compatibility(path: Path) -> tuple[list[GpuIssue], str]:
-    """Which ops of a .tflite the LiteRT GPU delegate cannot run (works without a GPU):
-    an op-list check of every subgraph against the delegate's own op switch, merged with
-    the warnings of TensorFlow's model analyzer. Returns (issues, verdict)."""
+    """Which ops of a .tflite the LiteRT GPU delegate cannot run (works without a GPU): an
+    op-list check of every subgraph against the delegate's own op switch. Returns
+    (issues, verdict).
+
+    TensorFlow's model analyzer (`tf.lite.experimental.Analyzer`, gpu_compatibility=True)
+    is not consulted: its GPU check is compiled out of the tensorflow 2.21 wheel (it calls
+    FlexErf "compatible"), so it added nothing but a TensorFlow import (~1 GB resident,
+    seconds) to every inspection."""
     issues = tflite_op_issues(tflite_ops(path))
-    seen = {(i.op, i.node) for i in issues}
-    issues += [i for i in _analyzer_issues(path) if (i.op, i.node) not in seen]
     return issues, format_gpu_verdict(issues)
