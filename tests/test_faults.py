@@ -428,7 +428,7 @@ def test_two_conversions_at_once_into_one_cache_and_out(tmp_path):
 
     # one complete entry per stage, no temp dirs or locks left
     stages = cache / "stages"
-    assert sorted(p.name for p in stages.iterdir()) == ["onnx", "onnx-raw", "tflite"]
+    assert sorted(p.name for p in stages.iterdir()) == ["inspect", "onnx", "onnx-raw", "tflite"]
     for d in stages.iterdir():
         entries = list(d.iterdir())
         assert len(entries) == 1 and (entries[0] / ".complete").is_file(), entries

@@ -107,6 +107,10 @@ def test_release_records_parity_memory_and_rebuilds_a_stale_cached_report(few_im
     again = rel.release(dist, few_images, models=MODELS, targets=["onnx"], cache_dir=session_cache)
     record = again.build["parity"]["PP-OCRv5_mobile"]
     assert record["reused"] is False and record["peak_rss_mb"] > 0
-    assert again.build["peak_rss_mb"] == record["peak_rss_mb"]
+    # the whole release's peak (process tree, sampled per phase) covers the parity child's own
+    phases = again.build["peak_rss_mb_by_phase"]
+    assert {"convert PP-OCRv5_mobile_det", "parity PP-OCRv5_mobile", "publish"} <= set(phases)
+    assert again.build["peak_rss_mb"] == max(phases.values())
+    assert phases["parity PP-OCRv5_mobile"] >= 0.8 * record["peak_rss_mb"]
     assert all(json.loads(p.read_text())["schema_version"] == 2 for p in cached)
     assert json.loads((dist / "parity" / "PP-OCRv5_mobile" / "report.json").read_text())["schema_version"] == 2
