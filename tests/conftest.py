@@ -90,6 +90,8 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.skipped and running_in_ci() and item.get_closest_marker("models"):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if "platform:" in reason:  # not about assets (e.g. root ignores chmod): a real skip
+            return
         report.outcome = "failed"
         report.longrepr = f"CI=true: a models test may not skip ({reason})"
 

@@ -162,7 +162,7 @@ def test_out_path_through_a_regular_file_fails_cleanly(v5_onnx, tmp_path):
     assert blocker.read_text() == "x" and snapshot(cache) == before
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through chmod 555")
+@pytest.mark.skipif(os.geteuid() == 0, reason="platform: root writes through chmod 555")
 def test_read_only_out_dir_fails_cleanly(v5_onnx):
     cache, dist = v5_onnx
     before = snapshot(dist), snapshot(cache)

@@ -22,6 +22,10 @@ def test_needs_weights():
 def test_plain_skip():
     pytest.skip("not on this platform")
 
+@pytest.mark.models
+def test_platform_skip():
+    pytest.skip("platform: root ignores chmod")
+
 def test_uses_photos(images):
     pass
 '''
@@ -42,11 +46,12 @@ def test_models_tests_fail_instead_of_skipping_under_ci(tmp_path):
     out = _run(tmp_path, "true")
     assert "FAILED test_sample.py::test_needs_weights" in out and "weight package missing" in out
     assert "SKIPPED" in out and "not on this platform" in out  # a unit test may still skip
+    assert "root ignores chmod" in out and "FAILED test_sample.py::test_platform_skip" not in out
 
 
 def test_outside_ci_missing_assets_skip(tmp_path):
     out = _run(tmp_path, None)
-    assert "FAILED" not in out and "3 skipped" in out
+    assert "FAILED" not in out and "4 skipped" in out
 
 
 def test_every_collected_test_is_unit_or_models():
