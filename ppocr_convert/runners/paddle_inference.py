@@ -61,6 +61,9 @@ class PaddleRunner(Runner):
         config.set_cpu_math_library_num_threads(int(threads or os.cpu_count() or 1))
         config.switch_use_feed_fetch_ops(False)  # as PaddleOCR does; required for zero-copy handles
         config.switch_ir_optim(True)  # PaddleOCR's default; graph fusions are fp32-exact enough
+        # buffer reuse between ops, as PaddleOCR configures it: outputs bit-identical (measured
+        # on v4 det/rec and v5 rec), the v4 det's resident memory over 8 image sizes 1.9 -> 0.9 GB
+        config.enable_memory_optim()
         if self._is_pir:
             config.enable_new_ir(True)
             config.enable_new_executor(True)
