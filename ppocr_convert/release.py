@@ -133,8 +133,16 @@ def measure_in_child(pipeline: str, images: list[Path], targets: list[str], work
     of it back when it exits. Errors come back as the same ConvertError (errors.py keeps
     them picklable); Ctrl-C terminates the child."""
     import multiprocessing
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(_parity_in_child, (pipeline, images, targets, work_dir, stage_models, images_dir))
+    pool = multiprocessing.get_context("spawn").Pool(1)
+    try:
+        peak = pool.apply(_parity_in_child, (pipeline, images, targets, work_dir, stage_models, images_dir))
+    except BaseException:
+        pool.terminate()
+        raise
+    # a clean exit, not Pool.__exit__'s SIGTERM: Paddle's signal handler would print a crash banner
+    pool.close()
+    pool.join()
+    return peak
 
 
 def _parity_in_child(pipeline: str, images: list[Path], targets: list[str], work_dir: Path,
