@@ -31,7 +31,8 @@ from typing import Optional
 import typer
 
 from bench.cli_args import split_list
-from bench.subjects import ARTIFACT_KINDS, IMAGE_SUFFIXES, IMAGES_DIR, MODELS, RESULTS_DIR, log
+from bench.subjects import ARTIFACT_KINDS, IMAGES_DIR, MODELS, RESULTS_DIR, log
+from ppocr_convert.ocr.image_io import list_images
 
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 
@@ -71,7 +72,7 @@ def resolve_options(quick: bool, models: str, conv_reps: int | None, reps: int |
 def photos(limit: int | None) -> list[Path]:
     if limit == 0 or not IMAGES_DIR.is_dir():
         return []
-    found = sorted(p for p in IMAGES_DIR.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    found = list_images(IMAGES_DIR)
     return found[:limit] if limit else found
 
 

@@ -7,8 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-from ppocr_convert.ocr.image_io import IMAGE_SUFFIXES  # noqa: F401  (one list of image suffixes)
-
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 IMAGES_DIR = Path(__file__).resolve().parents[2] / "shared" / "images"
 

@@ -6,10 +6,11 @@ modules whose source decides its output; a package stands for all its .py files.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib.util
 from pathlib import Path
+
+from ..fsutil import sha256_file
 
 # stage → modules/packages whose source determines the stage's output
 STAGE_CODE: dict[str, tuple[str, ...]] = {
@@ -47,16 +48,5 @@ def code_digest(modules: tuple[str, ...]) -> str:
     for name in modules:
         for path in module_files(name):
             h.update(f"{name}:{path.name}\0".encode())
-            h.update(_file_digest(str(path), *_stat(path)).encode())
+            h.update(sha256_file(path).encode())  # cached per (size, mtime): an edit is hashed again
     return h.hexdigest()[:16]
-
-
-def _stat(path: Path) -> tuple[int, int]:
-    st = path.stat()
-    return st.st_size, st.st_mtime_ns
-
-
-@functools.lru_cache(maxsize=512)
-def _file_digest(path: str, size: int, mtime_ns: int) -> str:
-    """Keyed on size and mtime: an edited file is hashed again within one process."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

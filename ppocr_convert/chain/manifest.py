@@ -78,9 +78,8 @@ def build_manifest(conv: "Conversion", target: str, artifact: Path, report: Mode
                    "sha256": sha256_file(config.config_path) if config.config_path else None},
         "options": {"shape_nchw": list(shape), "opset": conv.opset},
         "tools": conv.versions,
-        # digests of the code each stage ran (the cache keys include them)
-        "code": {stage: conv.code_digests[stage] for stage in conv.code_digests
-                 if stage == "onnx-raw" or graph_passes and (stage == "onnx" or target.startswith("tflite"))},
+        # digests of the code each stage that made this artifact ran (the cache keys include them)
+        "code": {stage: conv.code_digests[stage] for stage in code_stages(target)},
         "frontend_repairs": without_timings(conv.frontend_repairs),
         "passes": conv.passes if graph_passes else [],
         # without timings: manifest.json must be identical across identical builds
@@ -96,6 +95,11 @@ def build_manifest(conv: "Conversion", target: str, artifact: Path, report: Mode
         "preprocess": config.preprocess,
         "postprocess": config.postprocess,
     }
+
+
+def code_stages(target: str) -> list[str]:
+    """The chain stages (code_digest.STAGE_CODE keys) an artifact of `target` comes out of."""
+    return {"onnx-raw": ["onnx-raw"], "onnx": ["onnx-raw", "onnx"]}.get(target, ["onnx-raw", "onnx", "tflite"])
 
 
 def deployment_recipe(config: ModelConfig, target: str, shape) -> dict:
