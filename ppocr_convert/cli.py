@@ -99,6 +99,9 @@ def convert(
     remote_cache: Optional[str] = REMOTE_CACHE_OPTION,
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1,
                                        help="onnx2tf runs at once for rec width buckets (default: cores, memory)"),
+    convert_each_width: bool = typer.Option(
+        False, "--convert-each-width",
+        help="run onnx2tf for every rec width bucket instead of re-emitting the narrowest one (verified)"),
     as_json: bool = typer.Option(False, "--json", help="print the manifest(s) as JSON on stdout"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show the tools' logs"),
     debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
@@ -117,7 +120,7 @@ def convert(
             shape=parse_shape(shape) if shape else None, opset=opset,
             passes=[p.strip() for p in passes.split(",") if p.strip()] if passes is not None else None,
             skip_passes=skip_pass, use_cache=not no_cache, strict_gpu=strict_gpu, remote_cache=remote_cache,
-            jobs=jobs)
+            jobs=jobs, retarget_buckets=not convert_each_width)
         with console.status(f"[bold]{model}[/]: starting") as status:
             def progress(stage: str, message: str) -> None:
                 status.update(f"[bold]{model}[/] › {stage}: {message}")

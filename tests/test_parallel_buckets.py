@@ -1,5 +1,6 @@
-"""Rec width buckets: onnx2tf runs go in parallel (one per core), records stay in bucket
-order, and one failing bucket stops the others. The converter is replaced by a stand-in
+"""Rec width buckets: the narrowest goes through onnx2tf and the others are re-emitted
+from it; when that fails (or --convert-each-width) onnx2tf runs go in parallel (one per
+core), records stay in bucket order, and one failing bucket stops the others. The converter is replaced by a stand-in
 that writes files and sleeps: this tests the orchestration, not onnx2tf (the slow
 integration tests convert the real buckets)."""
 from __future__ import annotations
@@ -10,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ppocr_convert.chain import backend
+from ppocr_convert.chain import backend, conversion
 from ppocr_convert.chain.conversion import Conversion, ConvertOptions, StaticBuild
+from ppocr_convert.chain.retarget import RetargetError
 from ppocr_convert.config import load_model_config
 from ppocr_convert.errors import ToolError
 from ppocr_convert.toolrun import ToolRun
@@ -19,11 +21,12 @@ from ppocr_convert.toolrun import ToolRun
 pytestmark = pytest.mark.unit
 
 
-def _conversion(tmp_path, jobs):
+def _conversion(tmp_path, jobs, retarget=False):
     conv = Conversion(load_model_config("PP-OCRv5_mobile_rec"),
-                      ConvertOptions(targets=["tflite-fp16"], cache_dir=tmp_path / "cache", jobs=jobs))
+                      ConvertOptions(targets=["tflite-fp16"], cache_dir=tmp_path / "cache", jobs=jobs,
+                                     retarget_buckets=retarget))
     conv.logs_dir = tmp_path / "logs"
-    conv.logs_dir.mkdir()
+    conv.logs_dir.mkdir(exist_ok=True)
     builds = []
     for shape in conv.shapes:
         onnx = tmp_path / f"w{shape[3]}.onnx"
@@ -107,3 +110,45 @@ def test_default_parallelism_follows_cores_and_memory(monkeypatch):
     assert backend.parallel_conversions(6, requested=1) == 1
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
     assert backend.parallel_conversions(3) == 1
+
+
+def _retarget_stand_in(calls: list, fail_width: int | None = None):
+    def retarget_verified(sources, onnx_path, width):
+        calls.append((sorted(p.read_bytes().decode() for p in sources.values()), width))
+        if width == fail_width:
+            raise RetargetError(f"tflite-fp16 at width {width} is not the ONNX's model: mean_abs_diff 0.4 > 0.001")
+        return ({t: f"{t} {width} from base".encode() for t in sources},
+                {"method": "retarget", "from_width": 320, "checks": {}})
+    return retarget_verified
+
+
+def test_wider_buckets_are_re_emitted_from_the_narrowest(tmp_path, monkeypatch):
+    running, peak, calls = [], [], []
+    monkeypatch.setattr(backend, "onnx_to_tflite", _stand_in(running, peak))
+    monkeypatch.setattr(conversion, "retarget_verified", _retarget_stand_in(calls))
+    conv, builds = _conversion(tmp_path, jobs=2, retarget=True)
+    conv.build_tflite_buckets(builds)
+    assert sorted(p.name for p in conv.logs_dir.iterdir()) == ["onnx2tf-w320.log"]  # one onnx2tf run
+    assert [w for _, w in calls] == [640, 1280]
+    assert calls[0][0] == ["tflite-fp16 320", "tflite-fp32 320"]  # from the w320 artifacts
+    assert builds[2].files["tflite-fp16"].read_bytes() == b"tflite-fp16 1280 from base"
+    assert conv.bucket_methods[320] == {"method": "onnx2tf"}
+    assert conv.bucket_methods[1280]["method"] == "retarget"
+    assert [r.stage for r in conv.records] == ["tflite[w320]", "tflite[w640]", "tflite[w1280]"]
+
+
+def test_a_bucket_that_fails_its_check_is_converted_by_onnx2tf(tmp_path, monkeypatch, caplog):
+    running, peak, calls = [], [], []
+    monkeypatch.setattr(backend, "onnx_to_tflite", _stand_in(running, peak))
+    monkeypatch.setattr(conversion, "retarget_verified", _retarget_stand_in(calls, fail_width=640))
+    conv, builds = _conversion(tmp_path, jobs=2, retarget=True)
+    conv.build_tflite_buckets(builds)
+    assert "mean_abs_diff 0.4" in caplog.text
+    assert builds[1].files["tflite-fp16"].read_bytes() == b"tflite-fp16 640"  # onnx2tf's
+    assert builds[2].files["tflite-fp16"].read_bytes() == b"tflite-fp16 1280 from base"
+    assert conv.bucket_methods[640] == {"method": "onnx2tf"}
+    # the failed attempt left no cache entry: a second run tries again and converts again
+    calls.clear()
+    conv2, builds2 = _conversion(tmp_path, jobs=2, retarget=True)
+    conv2.build_tflite_buckets(builds2)
+    assert [w for _, w in calls] == [640]  # w1280's re-emitted entry is cached

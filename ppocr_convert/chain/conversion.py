@@ -8,6 +8,7 @@ options, the tool versions and the digest of the code that builds the stage.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -29,8 +30,10 @@ from .manifest import target_manifest
 from .passes_runner import pass_options, run_passes
 from .publish import publish_all
 from .remote_cache import remote_from_env
+from .retarget import RetargetError, retarget_verified
 from .stage_cache import StageCache, cache_key
 
+log = logging.getLogger("ppocr_convert")
 ProgressFn = Callable[[str, str], None]  # (stage, message)
 
 # DBNet's backbone downsamples by 32 and its FPN adds the levels back up: a det input
@@ -60,6 +63,7 @@ class ConvertOptions:
     cache_dir: Path | None = None
     remote_cache: str | None = None        # fsspec URL; default PPOCR_CONVERT_REMOTE_CACHE
     jobs: int | None = None                # onnx2tf runs at once (rec buckets); default: cores, memory
+    retarget_buckets: bool = True          # wider rec buckets re-emitted from the narrowest (verified)
 
 
 @dataclass
@@ -69,10 +73,12 @@ class StageRecord:
     seconds: float
     peak_rss_mb: float | None = None
     log: str | None = None
+    detail: dict | None = None             # how the stage was built, when there are several ways
 
     def to_dict(self) -> dict:
         return {"stage": self.stage, "cached": self.cached, "seconds": round(self.seconds, 2),
-                "peak_rss_mb": None if self.peak_rss_mb is None else round(self.peak_rss_mb, 1)}
+                "peak_rss_mb": None if self.peak_rss_mb is None else round(self.peak_rss_mb, 1),
+                **({"detail": self.detail} if self.detail else {})}
 
 
 @dataclass
@@ -123,6 +129,7 @@ class Conversion:
         self.records: list[StageRecord] = []
         self.frontend_repairs: list[dict] = []
         self.pass_reports: list[dict] = []
+        self.bucket_methods: dict[int, dict] = {}  # rec width → how its tflite was made
 
     def run(self) -> ConversionResult:
         # tool logs live here; kept after a failure, because the error message names them
@@ -192,25 +199,69 @@ class Conversion:
         return StaticBuild(shape, {"onnx": entry / "model.onnx"}, json.loads((entry / "passes.json").read_text()))
 
     def build_tflite_buckets(self, builds: list[StaticBuild]) -> None:
-        """tflite for every static shape; the onnx2tf runs of rec width buckets go in
-        parallel (one per core, as memory allows: backend.parallel_conversions)."""
-        jobs = backend.parallel_conversions(len(builds), self.options.jobs)
-        if jobs == 1:
-            results = [self.build_tflite(b.files["onnx"], self.tag(b.shape)) for b in builds]
-        else:
-            cancel = threading.Event()
-            pool = ThreadPoolExecutor(jobs, thread_name_prefix="onnx2tf")
-            try:
-                futures = [pool.submit(self.build_tflite, b.files["onnx"], self.tag(b.shape), cancel) for b in builds]
-                results = [f.result() for f in futures]
-            except BaseException:
-                cancel.set()  # Ctrl-C reaches this thread only: stop the workers' onnx2tf runs
-                raise
-            finally:
-                pool.shutdown(wait=True)
-        for build, (files, record) in zip(builds, results):
+        """tflite for every static shape. A rec's narrowest bucket goes through onnx2tf;
+        each wider one is re-emitted from it (retarget.py, verified against its ONNX) and
+        only converted by onnx2tf when that check fails or --convert-each-width asks;
+        those onnx2tf runs go in parallel (one per core, as memory allows)."""
+        results: dict[int, tuple[dict[str, Path], StageRecord]] = {}
+        pending = list(range(len(builds)))
+        if len(builds) > 1 and self.options.retarget_buckets:
+            base = builds[0]
+            results[0] = self.build_tflite(base.files["onnx"], self.tag(base.shape))
+            pending = []
+            for i, build in enumerate(builds[1:], start=1):
+                try:
+                    results[i] = self.build_retargeted(build, base, results[0][0])
+                except RetargetError as exc:
+                    log.warning("%s %s: converting with onnx2tf, the width could not be re-emitted: %s",
+                                self.config.name, self.tag(build.shape), exc)
+                    pending.append(i)
+        for i, result in zip(pending, self.convert_in_parallel([builds[i] for i in pending])):
+            results[i] = result
+        for i, build in enumerate(builds):
+            files, record = results[i]
             build.files.update(files)
             self.records.append(record)  # in bucket order, whichever finished first
+            self.bucket_methods[build.shape[3]] = self.method_of(record)
+
+    def convert_in_parallel(self, builds: list[StaticBuild]) -> list[tuple[dict[str, Path], StageRecord]]:
+        jobs = backend.parallel_conversions(len(builds), self.options.jobs) if builds else 1
+        if jobs == 1:
+            return [self.build_tflite(b.files["onnx"], self.tag(b.shape)) for b in builds]
+        cancel = threading.Event()
+        pool = ThreadPoolExecutor(jobs, thread_name_prefix="onnx2tf")
+        try:
+            futures = [pool.submit(self.build_tflite, b.files["onnx"], self.tag(b.shape), cancel) for b in builds]
+            return [f.result() for f in futures]
+        except BaseException:
+            cancel.set()  # Ctrl-C reaches this thread only: stop the workers' onnx2tf runs
+            raise
+        finally:
+            pool.shutdown(wait=True)
+
+    def build_retargeted(self, build: StaticBuild, base: StaticBuild,
+                         base_files: dict[str, Path]) -> tuple[dict[str, Path], StageRecord]:
+        """tflite of a wider rec bucket, written from the base bucket's artifacts."""
+        tag, width = self.tag(build.shape), build.shape[3]
+        self.progress("tflite", f"{tag} re-emitting the w{base.shape[3]} model for width {width}")
+        key = cache_key(stage="tflite", method="retarget", input=sha256_file(build.files["onnx"]),
+                        base={t: sha256_file(p) for t, p in sorted(base_files.items())},
+                        tools=self.tools("tflite"), code=self.code_digests["tflite"])
+
+        def emit(tmp: Path) -> None:
+            t0 = time.perf_counter()
+            models, record = retarget_verified(base_files, build.files["onnx"], width)
+            for target, model in models.items():
+                (tmp / f"{target}.tflite").write_bytes(model)
+            (tmp / "stage.json").write_text(json.dumps({**record, "seconds": time.perf_counter() - t0}))
+
+        entry, record = self.cached_stage("tflite", key, emit, tag=tag)
+        return {t: entry / f"{t}.tflite" for t in ("tflite-fp32", "tflite-fp16")}, record
+
+    @staticmethod
+    def method_of(record: StageRecord) -> dict:
+        """How a bucket's artifacts were made, for the manifest (read from the stage entry)."""
+        return record.detail or {"method": "onnx2tf"}
 
     def build_tflite(self, onnx_path: Path, tag: str,
                      cancel: threading.Event | None = None) -> tuple[dict[str, Path], StageRecord]:
@@ -237,8 +288,9 @@ class Conversion:
         entry, hit = self.cache.build(stage, key, build, label=self.config.name)
         stats = json.loads((entry / "stage.json").read_text()) if (entry / "stage.json").is_file() else {}
         seconds = time.perf_counter() - t0 if hit else stats.get("seconds", time.perf_counter() - t0)
+        detail = {k: stats[k] for k in ("method", "from_width", "checks") if k in stats} or None
         return entry, StageRecord(f"{stage}{tag}", hit, seconds, None if hit else stats.get("peak_rss_mb"),
-                                  str(log) if log else None)
+                                  str(log) if log else None, detail)
 
     # --- publish: check every target first, write all next to dist/, then swap them in,
     # so a strict-GPU failure, a full disk or an interrupt leaves dist/ as it was ----------

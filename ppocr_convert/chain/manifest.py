@@ -52,6 +52,9 @@ def target_manifest(conv: "Conversion", target: str, paths: list[Path], reports:
     manifest["file"] = names[0]
     if len(paths) > 1:
         manifest["buckets"] = [bucket_entry(s, n, p, r) for s, n, p, r in zip(shapes, names, paths, reports)]
+        if target.startswith("tflite"):  # onnx2tf, or re-emitted from the narrowest bucket
+            for bucket in manifest["buckets"]:
+                bucket["built_by"] = conv.bucket_methods.get(bucket["width"], {"method": "onnx2tf"})
         manifest["options"]["widths"] = [s[3] for s in shapes]
     if len(reports) > 1:  # the verdict covers every width bucket, not just the first
         manifest["gpu_delegate"] = bucketed_gpu_verdict(shapes, reports)
