@@ -189,7 +189,7 @@ class Conversion:
         """onnx: the passes with the input pinned to `shape`."""
         tag = self.tag(shape)
         self.progress("onnx", f"{tag} passes: {', '.join(self.passes) or '(none)'}")
-        options = pass_options(self.config.input_name, shape)
+        options = pass_options(self.config.input_name, shape, self.passes)
         key = cache_key(stage="onnx", input=sha256_file(raw_path), passes=self.passes, options=options,
                         tools=self.tools("onnx"), code=self.code_digests["onnx"])
         log = self.logs_dir / "passes.log"
