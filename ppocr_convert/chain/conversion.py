@@ -139,10 +139,16 @@ class Conversion:
         self.dict_path = sources.dictionary_path(self.config, self.source)
         raw_path = self.build_raw()
         targets = self.options.targets
-        builds = [self.build_onnx(shape, raw_path) for shape in self.shapes] \
-            if any(t != "onnx-raw" for t in targets) else []
-        if any(t.startswith("tflite") for t in targets):
-            self.build_tflite_buckets(builds)
+        wants_tflite = any(t.startswith("tflite") for t in targets)
+        builds: list[StaticBuild] = []
+        if wants_tflite and len(self.shapes) > 1 and self.options.retarget_buckets:
+            builds, base_result = self.build_onnx_during_base_conversion(raw_path)
+            self.build_tflite_buckets(builds, base_result)
+        else:
+            if any(t != "onnx-raw" for t in targets):
+                builds = [self.build_onnx(shape, raw_path) for shape in self.shapes]
+            if wants_tflite:
+                self.build_tflite_buckets(builds)
         if builds:
             self.pass_reports = builds[0].pass_reports
         files = {t: [raw_path] if t == "onnx-raw" else [b.files[t] for b in builds] for t in targets}
@@ -198,7 +204,25 @@ class Conversion:
         self.records.append(record)
         return StaticBuild(shape, {"onnx": entry / "model.onnx"}, json.loads((entry / "passes.json").read_text()))
 
-    def build_tflite_buckets(self, builds: list[StaticBuild]) -> None:
+    def build_onnx_during_base_conversion(
+            self, raw_path: Path) -> tuple[list[StaticBuild], tuple[dict[str, Path], StageRecord]]:
+        """The narrowest bucket's `onnx`, then its onnx2tf run (a process of its own, about
+        one core) while this thread runs the wider buckets' passes on the other core."""
+        base = self.build_onnx(self.shapes[0], raw_path)
+        cancel = threading.Event()
+        pool = ThreadPoolExecutor(1, thread_name_prefix="onnx2tf")
+        try:
+            future = pool.submit(self.build_tflite, base.files["onnx"], self.tag(base.shape), cancel)
+            builds = [base] + [self.build_onnx(shape, raw_path) for shape in self.shapes[1:]]
+            return builds, future.result()
+        except BaseException:
+            cancel.set()  # a failing pass or Ctrl-C: stop onnx2tf rather than wait for it
+            raise
+        finally:
+            pool.shutdown(wait=True)
+
+    def build_tflite_buckets(self, builds: list[StaticBuild],
+                             base_result: tuple[dict[str, Path], StageRecord] | None = None) -> None:
         """tflite for every static shape. A rec's narrowest bucket goes through onnx2tf;
         each wider one is re-emitted from it (retarget.py, verified against its ONNX) and
         only converted by onnx2tf when that check fails or --convert-each-width asks;
@@ -207,7 +231,7 @@ class Conversion:
         pending = list(range(len(builds)))
         if len(builds) > 1 and self.options.retarget_buckets:
             base = builds[0]
-            results[0] = self.build_tflite(base.files["onnx"], self.tag(base.shape))
+            results[0] = base_result or self.build_tflite(base.files["onnx"], self.tag(base.shape))
             pending = []
             for i, build in enumerate(builds[1:], start=1):
                 try:
