@@ -15,7 +15,7 @@ from ppocr_convert.chain import backend, conversion
 from ppocr_convert.chain.conversion import Conversion, ConvertOptions, StaticBuild
 from ppocr_convert.chain.retarget import RetargetError
 from ppocr_convert.config import load_model_config
-from ppocr_convert.errors import ToolError
+from ppocr_convert.errors import PassFailedError, ToolError
 from ppocr_convert.toolrun import ToolRun
 
 pytestmark = pytest.mark.unit
@@ -152,3 +152,27 @@ def test_a_bucket_that_fails_its_check_is_converted_by_onnx2tf(tmp_path, monkeyp
     conv2, builds2 = _conversion(tmp_path, jobs=2, retarget=True)
     conv2.build_tflite_buckets(builds2)
     assert [w for _, w in calls] == [640]  # w1280's re-emitted entry is cached
+
+
+def test_wider_buckets_passes_run_while_the_narrowest_converts_and_a_failure_stops_it(tmp_path, monkeypatch):
+    running, peak = [], []
+    monkeypatch.setattr(backend, "onnx_to_tflite", _stand_in(running, peak))
+    conv, builds = _conversion(tmp_path, jobs=2, retarget=True)
+    by_width = {b.shape[3]: b for b in builds}
+    seen_running = []
+
+    def build_onnx(shape, raw_path):
+        if shape[3] != 320:
+            time.sleep(0.1)
+            seen_running.append(list(running))  # onnx2tf on w320 is running meanwhile
+        if shape[3] == 1280:
+            raise PassFailedError("attention_split_heads: broken graph")
+        return by_width[shape[3]]
+
+    monkeypatch.setattr(conv, "build_onnx", build_onnx)
+    t0 = time.monotonic()
+    with pytest.raises(PassFailedError):
+        conv.build_onnx_during_base_conversion(tmp_path / "raw.onnx")
+    assert seen_running[0] == ["w320.onnx"]
+    assert time.monotonic() - t0 < 1.0  # the 1.25 s w320 run was stopped, not waited for
+    assert running == []
