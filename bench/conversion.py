@@ -121,6 +121,13 @@ def stage_buckets(run: dict, stage: str) -> int:
     return sum(1 for s in run["stages"] if s["stage"] == stage or s["stage"].startswith(stage + "["))
 
 
+def onnx2tf_runs(run: dict) -> int:
+    """How many of a conversion's tflite stages ran onnx2tf (the others were re-emitted from
+    the narrowest rec bucket, chain/retarget.py)."""
+    return sum(1 for s in run["stages"] if (s["stage"] == "tflite" or s["stage"].startswith("tflite["))
+               and (s.get("detail") or {}).get("method") != "retarget")
+
+
 def conversion_rows(conv: dict) -> list[dict]:
     """One row per model and stage, medians over the repetitions. Peak RSS: in-process stages
     = the converting process (sampled per phase); onnx2tf = its own process tree (run_tool), on

@@ -42,7 +42,8 @@ def _conversion(res: dict) -> str:
         f"Median of {reps} run(s). Peak RSS: in-process stages = the converting process "
         "(sampled every 20 ms); onnx2tf = its own process tree on both sides; total = whole process tree "
         "(ours: the `convert()` process; plain: the larger of its two steps). Ours' onnx stage includes "
-        "onnxsim's ORT check and an ORT load check; publish = inspect (LiteRT op list, cached by content), "
+        "an ORT load check; rec's tflite stage = onnx2tf on the narrowest bucket + the wider ones re-emitted "
+        "and checked against their ONNX; publish = inspect (LiteRT op list, cached by content), "
         "sha256, manifest."])
 
 
