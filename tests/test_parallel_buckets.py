@@ -21,6 +21,12 @@ from ppocr_convert.toolrun import ToolRun
 pytestmark = pytest.mark.unit
 
 
+@pytest.fixture(autouse=True)
+def _stand_in_files_pass_the_check(monkeypatch):
+    # the stand-in writes text, not models: what the check says is tested in test_retarget.py
+    monkeypatch.setattr(conversion, "check_artifacts", lambda models, onnx_path, count=2: ({}, []))
+
+
 def _conversion(tmp_path, jobs, retarget=False):
     conv = Conversion(load_model_config("PP-OCRv5_mobile_rec"),
                       ConvertOptions(targets=["tflite-fp16"], cache_dir=tmp_path / "cache", jobs=jobs,
@@ -38,7 +44,7 @@ def _conversion(tmp_path, jobs, retarget=False):
 def _stand_in(running: list, peak: list, fail_width: int | None = None):
     lock = threading.Lock()
 
-    def convert(onnx_path: Path, workdir: Path, log_path: Path, cancel=None):
+    def convert(onnx_path: Path, workdir: Path, log_path: Path, cancel=None, validation_inference=True):
         with lock:
             running.append(onnx_path.name)
             peak.append(len(running))
@@ -132,7 +138,7 @@ def test_wider_buckets_are_re_emitted_from_the_narrowest(tmp_path, monkeypatch):
     assert [w for _, w in calls] == [640, 1280]
     assert calls[0][0] == ["tflite-fp16 320", "tflite-fp32 320"]  # from the w320 artifacts
     assert builds[2].files["tflite-fp16"].read_bytes() == b"tflite-fp16 1280 from base"
-    assert conv.bucket_methods[320] == {"method": "onnx2tf"}
+    assert conv.bucket_methods[320]["method"] == "onnx2tf"
     assert conv.bucket_methods[1280]["method"] == "retarget"
     assert [r.stage for r in conv.records] == ["tflite[w320]", "tflite[w640]", "tflite[w1280]"]
 
@@ -146,7 +152,7 @@ def test_a_bucket_that_fails_its_check_is_converted_by_onnx2tf(tmp_path, monkeyp
     assert "mean_abs_diff 0.4" in caplog.text
     assert builds[1].files["tflite-fp16"].read_bytes() == b"tflite-fp16 640"  # onnx2tf's
     assert builds[2].files["tflite-fp16"].read_bytes() == b"tflite-fp16 1280 from base"
-    assert conv.bucket_methods[640] == {"method": "onnx2tf"}
+    assert conv.bucket_methods[640]["method"] == "onnx2tf"
     # the failed attempt left no cache entry: a second run tries again and converts again
     calls.clear()
     conv2, builds2 = _conversion(tmp_path, jobs=2, retarget=True)
@@ -176,3 +182,22 @@ def test_wider_buckets_passes_run_while_the_narrowest_converts_and_a_failure_sto
     assert seen_running[0] == ["w320.onnx"]
     assert time.monotonic() - t0 < 1.0  # the 1.25 s w320 run was stopped, not waited for
     assert running == []
+
+
+def test_an_artifact_that_fails_its_check_is_converted_again_with_onnx2tfs_validation(tmp_path, monkeypatch):
+    flags = []
+    stand_in = _stand_in([], [])
+
+    def convert(onnx_path, workdir, log_path, cancel=None, validation_inference=True):
+        flags.append(validation_inference)
+        return stand_in(onnx_path, workdir, log_path, cancel)
+
+    monkeypatch.setattr(backend, "onnx_to_tflite", convert)
+    monkeypatch.setattr(conversion, "check_artifacts",
+                        lambda models, onnx_path, count=2: ({}, ["tflite-fp16: mean_abs_diff 0.3 > 0.01"]))
+    conv, builds = _conversion(tmp_path, jobs=1)
+    files, record = conv.build_tflite(builds[0].files["onnx"], "")
+    assert flags == [False, True]  # lean first, then onnx2tf as it comes
+    assert record.detail == {"method": "onnx2tf", "validation_inference": True,
+                             "lean_rejected": ["tflite-fp16: mean_abs_diff 0.3 > 0.01"]}
+    assert files["tflite-fp16"].read_bytes() == b"tflite-fp16 320"

@@ -10,6 +10,7 @@ Three things about onnx2tf shape this module (measured, see DESIGN.md):
 """
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import threading
@@ -43,16 +44,26 @@ def sample_data(images_dir: Path = CALIBRATION_DIR, count: int = 20) -> np.ndarr
     return (np.stack(images[:count]).astype(np.float32) / 255.0)
 
 
-def onnx_to_tflite(onnx_path: Path, workdir: Path, log_path: Path,
-                   cancel: threading.Event | None = None) -> tuple[dict[str, Path], ToolRun]:
-    """Convert; returns {"tflite-fp32": path, "tflite-fp16": path} inside workdir."""
+def onnx_to_tflite(onnx_path: Path, workdir: Path, log_path: Path, cancel: threading.Event | None = None,
+                   validation_inference: bool = True) -> tuple[dict[str, Path], ToolRun]:
+    """Convert; returns {"tflite-fp32": path, "tflite-fp16": path} inside workdir.
+    `validation_inference=False` runs onnx2tf without its whole-graph ONNX inference
+    (onnx2tf_lean.py): a quarter of the memory at det's 1024²; check what it writes."""
     workdir.mkdir(parents=True, exist_ok=True)
     private = workdir / "model.onnx"
     shutil.copyfile(onnx_path, private)
     np.save(workdir / SAMPLE_DATA_NAME, sample_data())
     out_dir = workdir / "tf"
+    env = None
+    if validation_inference:
+        command = [str(Path(sys.executable).with_name("onnx2tf"))]
+    else:
+        command = [sys.executable, "-m", "ppocr_convert.chain.onnx2tf_lean"]
+        # the child runs in workdir: give it this package whether installed or a checkout
+        package_parent = str(Path(__file__).resolve().parents[2])
+        env = {"PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}
     argv = [
-        str(Path(sys.executable).with_name("onnx2tf")),
+        *command,
         "-i", str(private),
         "-o", str(out_dir),
         "-v", "info",
@@ -66,7 +77,7 @@ def onnx_to_tflite(onnx_path: Path, workdir: Path, log_path: Path,
         # constant bytes, bit-identical outputs; only onnx2tf's internal tensor names change.
         "-dsm",
     ]
-    run = run_tool("onnx2tf", argv, log_path, cwd=workdir, cancel=cancel,
+    run = run_tool("onnx2tf", argv, log_path, cwd=workdir, cancel=cancel, env=env,
                    hint=f"onnx2tf could not convert {onnx_path.name}; see {log_path}")
     outputs = {"tflite-fp32": out_dir / "model_float32.tflite", "tflite-fp16": out_dir / "model_float16.tflite"}
     missing = [p.name for p in outputs.values() if not p.is_file()]

@@ -19,7 +19,8 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
                  "ppocr_convert.passes.base", "ppocr_convert.passes._util", "ppocr_convert.passes.concat_rank_fix"),
     "onnx": ("ppocr_convert.chain.passes_runner", "ppocr_convert.chain.frontend", "ppocr_convert.passes"),
     # onnx2tf's sample data is made from the packaged calibration photos
-    "tflite": ("ppocr_convert.chain.backend", "ppocr_convert.chain.retarget", "ppocr_convert.data.calibration"),
+    "tflite": ("ppocr_convert.chain.backend", "ppocr_convert.chain.onnx2tf_lean", "ppocr_convert.chain.artifact_check",
+               "ppocr_convert.chain.retarget", "ppocr_convert.data.calibration"),
 }
 
 

@@ -30,10 +30,11 @@ from .manifest import target_manifest
 from .passes_runner import pass_options, run_passes
 from .publish import publish_all
 from .remote_cache import remote_from_env
+from .artifact_check import check_artifacts
 from .retarget import RetargetError, retarget_verified
 from .stage_cache import StageCache, cache_key
 
-log = logging.getLogger("ppocr_convert")
+logger = logging.getLogger("ppocr_convert")
 ProgressFn = Callable[[str, str], None]  # (stage, message)
 
 # DBNet's backbone downsamples by 32 and its FPN adds the levels back up: a det input
@@ -237,7 +238,7 @@ class Conversion:
                 try:
                     results[i] = self.build_retargeted(build, base, results[0][0])
                 except RetargetError as exc:
-                    log.warning("%s %s: converting with onnx2tf, the width could not be re-emitted: %s",
+                    logger.warning("%s %s: converting with onnx2tf, the width could not be re-emitted: %s",
                                 self.config.name, self.tag(build.shape), exc)
                     pending.append(i)
         for i, result in zip(pending, self.convert_in_parallel([builds[i] for i in pending])):
@@ -296,12 +297,23 @@ class Conversion:
         log = self.logs_dir / ("onnx2tf.log" if not tag else f"onnx2tf-{tag.strip('[]')}.log")
 
         def build(tmp: Path) -> None:
+            # onnx2tf without its whole-graph validation inference (onnx2tf_lean.py), kept
+            # only if it computes what the ONNX computes; else onnx2tf as it comes
             work = Path(tempfile.mkdtemp(prefix="onnx2tf-", dir=tmp))
-            outs, run = backend.onnx_to_tflite(onnx_path, work, log, cancel)
+            outs, run = backend.onnx_to_tflite(onnx_path, work, log, cancel, validation_inference=False)
+            checks, problems = check_artifacts({t: p.read_bytes() for t, p in outs.items()}, onnx_path, count=1)
+            detail: dict = {"method": "onnx2tf", "validation_inference": False, "checks": checks}
+            if problems:
+                logger.warning("%s %s: onnx2tf without its validation inference wrote a model that differs from "
+                            "the ONNX (%s); converting again with it", self.config.name, tag or "", "; ".join(problems))
+                shutil.rmtree(work)
+                work = Path(tempfile.mkdtemp(prefix="onnx2tf-", dir=tmp))
+                outs, run = backend.onnx_to_tflite(onnx_path, work, log, cancel, validation_inference=True)
+                detail = {"method": "onnx2tf", "validation_inference": True, "lean_rejected": problems}
             for target, path in outs.items():
                 os.replace(path, tmp / f"{target}.tflite")
             shutil.rmtree(work)
-            (tmp / "stage.json").write_text(json.dumps(run.to_dict()))
+            (tmp / "stage.json").write_text(json.dumps({**run.to_dict(), **detail}))
 
         entry, record = self.cached_stage("tflite", key, build, log, tag=tag)
         return {t: entry / f"{t}.tflite" for t in ("tflite-fp32", "tflite-fp16")}, record
@@ -312,7 +324,8 @@ class Conversion:
         entry, hit = self.cache.build(stage, key, build, label=self.config.name)
         stats = json.loads((entry / "stage.json").read_text()) if (entry / "stage.json").is_file() else {}
         seconds = time.perf_counter() - t0 if hit else stats.get("seconds", time.perf_counter() - t0)
-        detail = {k: stats[k] for k in ("method", "from_width", "checks") if k in stats} or None
+        detail = {k: stats[k] for k in ("method", "from_width", "validation_inference", "lean_rejected", "checks")
+                  if k in stats} or None
         return entry, StageRecord(f"{stage}{tag}", hit, seconds, None if hit else stats.get("peak_rss_mb"),
                                   str(log) if log else None, detail)
 

@@ -15,8 +15,8 @@ converter's CONVERSION_METADATA, which keeps the source bucket's value.
 
 A graph could hold a width-dependent value this does not know about (a pooling window, a
 slice bound, a constant that equals T by coincidence). So nothing is trusted unverified:
-`verify_against_onnx` runs the emitted model and that width's ONNX (onnxruntime) on the
-same inputs, and the caller converts the bucket with onnx2tf whenever the check fails.
+`artifact_check` runs the emitted model and that width's ONNX (onnxruntime) on the same
+inputs, and the caller converts the bucket with onnx2tf whenever the check fails.
 """
 from __future__ import annotations
 
@@ -25,23 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .artifact_check import check_artifacts
+
 # Tensor table field slots (schema.fbs: shape, type, buffer, name, quantization,
 # is_variable, sparsity, shape_signature) as vtable offsets
 _TENSOR_SHAPE = 4
 _TENSOR_SHAPE_SIGNATURE = 18
 _BUFFER_DATA = 4
-
-# What an emitted model must meet against that width's ONNX (onnxruntime), on seeded inputs.
-# fp32: onnx2tf's own conversions agree to ~1e-5 on rec probabilities (measured: PP-OCRv5
-# w640 8.6e-6, PP-OCRv6 tiny w1920 2.3e-4); a wrong reshape gives differences near 1.
-# fp16: weights rounded to half make the largest difference large by itself (PP-OCRv6 tiny:
-# 0.04 at w320 to 0.11 at w1920 for onnx2tf's own conversion), so the check is the mean
-# difference (5e-6 there) and the argmax per time step, which a misplaced step breaks.
-CHECKS: dict[str, dict[str, float]] = {
-    "tflite-fp32": {"max_abs_diff": 1e-3},
-    "tflite-fp16": {"mean_abs_diff": 1e-3, "argmax_disagreement": 0.02},
-}
-
 
 class RetargetError(Exception):
     """The model cannot be re-emitted for that width; convert it with onnx2tf instead."""
@@ -142,74 +132,18 @@ def _propagated_shapes(model: bytes, input_shape: list[int]) -> dict[int, list[i
     return {t["index"]: t["shape"].tolist() for t in interp.get_tensor_details()}
 
 
-def verification_inputs(shape_nchw: tuple[int, ...], count: int = 2, seed: int = 0) -> list[np.ndarray]:
-    """Seeded inputs in rec's normalised range [-1, 1] (NCHW, as the ONNX takes them)."""
-    rng = np.random.default_rng(seed)
-    return [rng.uniform(-1.0, 1.0, size=shape_nchw).astype(np.float32) for _ in range(count)]
-
-
-def onnx_outputs(onnx_path: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """The ONNX model's first output for each (NCHW) input, in onnxruntime on one thread."""
-    import onnxruntime as ort
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return [session.run(None, {name: x})[0] for x in inputs]
-
-
-def compare_to_onnx(model: bytes, onnx_path: Path, inputs: list[np.ndarray],
-                    expected: list[np.ndarray] | None = None) -> dict[str, float]:
-    """Output differences between the TFLite model (NHWC input) and the ONNX model (NCHW
-    input) over `inputs`: worst max and mean absolute difference, and the share of time
-    steps whose argmax differs. All inf when the input or output shapes disagree.
-    `expected`: the ONNX outputs, when already computed (onnx_outputs)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    expected = expected if expected is not None else onnx_outputs(onnx_path, inputs)
-    # XNNPACK, as deployed on CPU: LiteRT's reference kernels take 0.6 s per w1280 run
-    interp = Interpreter(model_content=model, num_threads=1)
-    interp.allocate_tensors()
-    tin, tout = interp.get_input_details()[0], interp.get_output_details()[0]
-    worst = {"max_abs_diff": 0.0, "mean_abs_diff": 0.0, "argmax_disagreement": 0.0}
-    for x, want in zip(inputs, expected):
-        if list(tin["shape"]) != [x.shape[0], x.shape[2], x.shape[3], x.shape[1]]:
-            return {k: float("inf") for k in worst}  # not the graph of that width
-        interp.set_tensor(tin["index"], np.ascontiguousarray(x.transpose(0, 2, 3, 1)))
-        interp.invoke()
-        got = interp.get_tensor(tout["index"])
-        if got.shape != want.shape:
-            return {k: float("inf") for k in worst}
-        diff = np.abs(got.astype(np.float64) - want)
-        measured = {"max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean()),
-                    "argmax_disagreement": float((got.argmax(-1) != want.argmax(-1)).mean())}
-        worst = {k: max(worst[k], measured[k]) for k in worst}
-    return worst
-
-
-def failed_checks(target: str, measured: dict[str, float]) -> list[str]:
-    return [f"{name} {measured[name]:.3g} > {limit:g}" for name, limit in CHECKS[target].items()
-            if not measured[name] <= limit]
-
-
 def retarget_verified(sources: dict[str, Path], onnx_path: Path, new_width: int) -> tuple[dict[str, bytes], dict]:
     """Retarget every precision in `sources` ({"tflite-fp32": path, ...}) to `new_width`
-    and verify each against `onnx_path`. Returns the models and a record for the stage;
-    raises RetargetError (naming the failed check) when any precision misses CHECKS."""
-    import onnx
-    dims = onnx.load(str(onnx_path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
-    inputs = verification_inputs(tuple(int(d.dim_value) for d in dims))
-    expected = onnx_outputs(onnx_path, inputs)  # once for every precision
+    and check each against `onnx_path` (artifact_check). Returns the models and a record
+    for the stage; raises RetargetError naming the failed check when any precision fails."""
     models: dict[str, bytes] = {}
-    record: dict = {"method": "retarget", "width": new_width, "checks": {}}
+    stats = None
     for target, path in sources.items():
-        model, stats = retarget_width(path.read_bytes(), new_width)
-        measured = compare_to_onnx(model, onnx_path, inputs, expected)
-        record["checks"][target] = {k: measured[k] for k in CHECKS[target]}
-        failed = failed_checks(target, measured)
-        if failed:
-            raise RetargetError(f"{target} at width {new_width} is not the ONNX's model: {', '.join(failed)}")
-        record.update(from_width=stats.old_width, steps=stats.new_steps,
-                      constants_patched=stats.constants_patched, shapes_patched=stats.shapes_patched)
-        models[target] = model
-    return models, record
+        models[target], stats = retarget_width(path.read_bytes(), new_width)
+    checks, problems = check_artifacts(models, onnx_path)
+    if problems:
+        raise RetargetError(f"width {new_width} is not the ONNX's model: {'; '.join(problems)}")
+    assert stats is not None
+    return models, {"method": "retarget", "width": new_width, "checks": checks, "from_width": stats.old_width,
+                    "steps": stats.new_steps, "constants_patched": stats.constants_patched,
+                    "shapes_patched": stats.shapes_patched}
