@@ -24,13 +24,13 @@ from ..errors import ConfigError, GpuCompatibilityError
 from ..fsutil import sha256_file
 from ..inspect_model import ModelReport
 from . import backend, frontend, sources
+from .artifact_check import check_artifacts
 from .code_digest import stage_digest
 from .inspection import inspect_cached
 from .manifest import target_manifest
 from .passes_runner import pass_options, run_passes
 from .publish import publish_all
 from .remote_cache import remote_from_env
-from .artifact_check import check_artifacts
 from .retarget import RetargetError, retarget_verified
 from .stage_cache import StageCache, cache_key
 
@@ -239,7 +239,7 @@ class Conversion:
                     results[i] = self.build_retargeted(build, base, results[0][0])
                 except RetargetError as exc:
                     logger.warning("%s %s: converting with onnx2tf, the width could not be re-emitted: %s",
-                                self.config.name, self.tag(build.shape), exc)
+                                   self.config.name, self.tag(build.shape), exc)
                     pending.append(i)
         for i, result in zip(pending, self.convert_in_parallel([builds[i] for i in pending])):
             results[i] = result
