@@ -40,11 +40,18 @@ def verification_inputs(shape_nchw: tuple[int, ...], count: int = 2, seed: int =
     return [rng.uniform(-1.0, 1.0, size=shape_nchw).astype(np.float32) for _ in range(count)]
 
 
+def check_threads() -> int:
+    """Threads for the check's two runtimes: it runs once onnx2tf has finished, with the
+    machine's cores free (on 2 cores: det's check 2.2 s on one thread)."""
+    import os
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 def onnx_outputs(onnx_path: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """The ONNX model's first output for each (NCHW) input, in onnxruntime on one thread."""
+    """The ONNX model's first output for each (NCHW) input, in onnxruntime."""
     import onnxruntime as ort
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
+    options.intra_op_num_threads = check_threads()
     session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return [session.run(None, {name: x})[0] for x in inputs]
@@ -61,7 +68,7 @@ def compare_to_onnx(model: bytes, onnx_path: Path, inputs: list[np.ndarray],
 
     expected = expected if expected is not None else onnx_outputs(onnx_path, inputs)
     # XNNPACK, as deployed on CPU: LiteRT's reference kernels take 0.6 s per w1280 rec run
-    interp = Interpreter(model_content=model, num_threads=1)
+    interp = Interpreter(model_content=model, num_threads=check_threads())
     interp.allocate_tensors()
     tin, tout = interp.get_input_details()[0], interp.get_output_details()[0]
     worst = dict.fromkeys(METRICS, 0.0)
