@@ -30,7 +30,7 @@ from .parity.report import read_report, write_json_and_html, write_report
 from .parity.report_schema import SCHEMA_VERSION, ParityReport
 from .reference import reference_dir, reference_key
 
-DEFAULT_TARGETS = ["onnx", "tflite-fp32", "tflite-fp16"]
+DEFAULT_TARGETS = ["onnx", "tflite-fp32", "tflite-fp16", "tflite-int8"]
 # bump when the harness's results change for the same inputs (invalidates cached parity);
 # the report's SCHEMA_VERSION is part of the key too
 HARNESS_VERSION = "2"

@@ -31,6 +31,11 @@ CALIBRATION_SEED, GATE_SEED, PAGES = 1, 2, 12
 SAMPLES_PER_WIDTH = 64
 
 
+def canvas(config: ModelConfig) -> tuple[int, int]:
+    """A det model's static (height, width): the letterbox canvas it is deployed with."""
+    return int(config.shape[2]), int(config.shape[3])
+
+
 def nhwc(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.transpose(x, (0, 2, 3, 1)).astype(np.float32))
 
@@ -83,7 +88,7 @@ def det_samples(config: ModelConfig, images: list[Path]) -> list[np.ndarray]:
     from .. import model_params
     from ..ocr import load_image
     from ..ocr.det import preprocess
-    params = model_params.det_params(config, static_hw=tuple(config.shape[2:]))
+    params = model_params.det_params(config, static_hw=canvas(config))
     return [nhwc(preprocess(load_image(p), params)[0]) for p in images]
 
 
@@ -97,7 +102,7 @@ def line_crops(det_model: Path, det_config: ModelConfig, images: list[Path]) -> 
     from ..ocr import load_image
     from ..runners import open_runner
     det = open_runner(det_model, "tflite-fp32")
-    params = model_params.det_params(det_config, static_hw=tuple(det_config.shape[2:]))
+    params = model_params.det_params(det_config, static_hw=canvas(det_config))
     crops = []
     for p in images:
         img = load_image(p)

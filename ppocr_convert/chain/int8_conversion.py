@@ -12,6 +12,7 @@ from . import calibration as cal
 from .stage_cache import cache_key
 
 if TYPE_CHECKING:
+    from ..config import ModelConfig
     from .conversion import Conversion, StaticBuild
 
 
@@ -23,7 +24,7 @@ def tool_versions() -> dict[str, str]:
         return {"ai-edge-quantizer": "not installed"}
 
 
-def partner_fp32(conv: "Conversion", task: str) -> tuple[object, list[Path]]:
+def partner_fp32(conv: "Conversion", task: str) -> tuple["ModelConfig", list[Path]]:
     """The pipeline's `task` model converted to tflite-fp32 (stage-cache hits after the first)."""
     from .conversion import ConvertOptions, convert
     config = cal.partner(conv.config, task)

@@ -118,7 +118,7 @@ def det_gate(config: ModelConfig, page_dir: Path, rec_config: ModelConfig, rec_m
     labels = json.loads((page_dir / "labels.json").read_text(encoding="utf-8"))
     images = {name: load_image(page_dir / name) for name in sorted(labels)}
     recs = [open_runner(p, "tflite-fp32") for p in rec_models]
-    dparams = model_params.det_params(config, static_hw=tuple(config.shape[2:]))
+    dparams = model_params.det_params(config, static_hw=cal.canvas(config))
     rparams, charset = model_params.rec_params(rec_config), model_params.charset(rec_config)
 
     def score(model: bytes) -> dict:
@@ -174,13 +174,16 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
             ranking = sens.sensitivity(q.model, first, samples[:options["sensitivity_samples"]])
             block_list = sens.blocks(ranking)
 
+            steps = [0]
+
             def logged(model: bytes) -> tuple[bool, dict]:
                 ok, figs = gate(model)
-                progress(f"kept {len(result_blocks)} block(s): {_fmt(figs)}")
+                progress(f"{steps[0]} block(s) kept out of int8: {_fmt(figs)}")
+                steps[0] += 1
                 return ok, figs
-            result_blocks: list = []
-            result = sens.mixed_precision_search(block_list, quantize, _counting(logged, result_blocks),
-                                                 mode=options["keep"], max_kept=options["max_blocks"], first=first)
+            result = sens.mixed_precision_search(block_list, quantize, logged, mode=options["keep"],
+                                                 max_kept=options["max_blocks"], first=first,
+                                                 first_gate=(passed, figures))
         recipe = build_recipe(result.kept)
         info = {
             "quantizer": "ai-edge-quantizer",
@@ -201,14 +204,6 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
         return Int8Build(result.model, info)
     finally:
         q.close()
-
-
-def _counting(gate: GateFn, seen: list) -> GateFn:
-    def wrapped(model: bytes) -> tuple[bool, dict]:
-        out = gate(model)
-        seen.append(None)
-        return out
-    return wrapped
 
 
 def _fmt(figures: dict) -> str:

@@ -87,47 +87,52 @@ def rank_ops(ops: list[OpInfo], errors: dict[str, float]) -> list[OpSensitivity]
     return sorted(ranked, key=lambda s: (-s.added_error, s.op.index))
 
 
-def capture(model: bytes, sample: np.ndarray) -> dict[str, np.ndarray]:
-    """Every tensor of one inference, dequantized to float32, by name."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-    # without the default XNNPACK delegate: a delegated graph never writes its
-    # intermediate tensors, preserve_all_tensors or not
-    it = Interpreter(model_content=model, experimental_preserve_all_tensors=True, num_threads=2,
-                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    it.allocate_tensors()
-    inp = it.get_input_details()[0]
-    x = sample.astype(np.float32)
-    if np.dtype(inp["dtype"]).kind != "f":
-        scale, zero = inp["quantization"]
-        info = np.iinfo(inp["dtype"])
-        x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(inp["dtype"])
-    it.set_tensor(inp["index"], x)
-    it.invoke()
-    out = {}
-    for d in it.get_tensor_details():
+class Capture:
+    """One inference with every tensor kept (read one at a time, dequantized to float32:
+    a det model's tensors at its 1024x1024 canvas are gigabytes together)."""
+
+    def __init__(self, model: bytes, sample: np.ndarray):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        # without the default XNNPACK delegate: a delegated graph never writes its
+        # intermediate tensors, preserve_all_tensors or not
+        self.it = Interpreter(model_content=model, experimental_preserve_all_tensors=True, num_threads=2,
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        self.it.allocate_tensors()
+        inp = self.it.get_input_details()[0]
+        x = sample.astype(np.float32)
+        if np.dtype(inp["dtype"]).kind != "f":
+            scale, zero = inp["quantization"]
+            info = np.iinfo(inp["dtype"])
+            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(inp["dtype"])
+        self.it.set_tensor(inp["index"], x)
+        self.it.invoke()
+        self.details = {d["name"]: d for d in self.it.get_tensor_details()}
+
+    def get(self, name: str) -> np.ndarray | None:
+        d = self.details.get(name)
+        if d is None:
+            return None
         try:
-            t = it.get_tensor(d["index"])
+            t = self.it.get_tensor(d["index"])
         except ValueError:
-            continue
+            return None
         if t.dtype.kind in "iu":
             scale, zero = d["quantization"]
-            if not scale:
-                continue
-            t = (t.astype(np.float32) - zero) * scale
-        elif t.dtype.kind != "f":
-            continue
-        out[d["name"]] = np.array(t, np.float32)
-    return out
+            return None if not scale else (t.astype(np.float32) - zero) * scale
+        return t.astype(np.float32) if t.dtype.kind == "f" else None
 
 
 def tensor_errors(fp32_model: bytes, int8_model: bytes, samples: list[np.ndarray]) -> dict[str, float]:
     """Mean NMSE per tensor name over the samples (tensors both models have)."""
     sums: dict[str, list[float]] = {}
     for s in samples:
-        ref, cand = capture(fp32_model, s), capture(int8_model, s)
-        for name, r in ref.items():
-            if name in cand:
-                sums.setdefault(name, []).append(nmse(r, cand[name]))
+        ref, cand = Capture(fp32_model, s), Capture(int8_model, s)
+        for name in ref.details:
+            r = ref.get(name)
+            c = cand.get(name) if r is not None else None
+            if r is not None and c is not None:
+                sums.setdefault(name, []).append(nmse(r, c))
+        del ref, cand
     return {k: float(np.mean(v)) for k, v in sums.items()}
 
 
@@ -201,14 +206,14 @@ GateFn = Callable[[bytes], tuple[bool, dict]]
 
 def mixed_precision_search(ranked: list[Block], quantize: Callable[[list[tuple[str, str]]], bytes],
                            gate: GateFn, mode: str = "float", max_kept: int = 64,
-                           first: bytes | None = None) -> SearchResult:
+                           first: bytes | None = None, first_gate: tuple[bool, dict] | None = None) -> SearchResult:
     """Keep the most damaging blocks out of int8, one at a time, until `gate` passes;
     stop there. Blocks that add no error are never kept. Returns the last model tried
     (the passing one, or the one at the budget) and every step's gate figures."""
     kept: list[tuple[str, str]] = []
     kept_blocks: list[Block] = []
     model = first if first is not None else quantize(kept)
-    passed, figures = gate(model)
+    passed, figures = first_gate if first_gate is not None else gate(model)
     steps = [SearchStep([], passed, {**figures, "block": None})]
     for b in [b for b in ranked if b.score > 0][:max_kept]:
         if passed:
