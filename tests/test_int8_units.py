@@ -180,3 +180,22 @@ def test_fully_integer_verdict():
     assert no.verdict().startswith("not fully integer: float")
     # a Flex op is never integer
     assert not judge_ops([q, OpTypes("FlexErf", ("INT8",), ("INT8",), custom=True), dq]).fully_integer
+
+
+def test_report_int8_rows_from_manifest_entries():
+    from ppocr_convert.parity.int8_view import build_int8, int8_summary
+    entry = {"width": 320, "gate": {"passed": False, "line_accuracy": 0.8, "cer": 0.05, "lines": 100,
+                                    "fp32": {"line_accuracy": 0.88, "cer": 0.02}},
+             "kept_blocks": [{"name": "#12 CONV_2D (+3 ops)"}], "kept_ops": [{"regex": "^a;$", "mode": "float"}] * 4,
+             "integer": {"fully_integer": False, "float_ops": {"CONV_2D": 1}, "int8_weight_share": 0.9},
+             "calibration": {"digest": "abcd"}, "recipe": [{"regex": ".*"}],
+             "sensitivity": {"blocks": [{"name": "#12 CONV_2D (+3 ops)", "score": 0.5,
+                                         "worst_op": {"op": "CONV_2D", "index": 12}}]}}
+    summary = int8_summary([entry, {**entry, "width": 640}])
+    assert "recipe" not in summary[0] and summary[0]["kept_ops"] == 4
+    rows = build_int8({"int8": {"rec": summary}})
+    assert [r.file for r in rows] == ["w320", "w640"] and rows[0].passed is False
+    assert "80.0 %" in rows[0].gate and "fp32 88.0 %" in rows[0].gate
+    assert rows[0].kept.startswith("1 block(s), 4 ops") and "CONV_2D x1" in rows[0].integer
+    assert rows[0].ranking == [("#12 CONV_2D (+3 ops)", "0.5", "CONV_2D #12")]
+    assert build_int8({}) == []

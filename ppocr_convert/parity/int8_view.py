@@ -56,7 +56,7 @@ def build_int8(models: dict) -> list[Int8Row]:
                     + (" …" if len(e["kept_blocks"]) > 8 else "")) if e.get("kept_blocks") else "nothing (all int8)"
             ranking = [(b["name"], f"{b['score']:.3g}", f"{b['worst_op']['op']} #{b['worst_op']['index']}")
                        for b in e.get("sensitivity", [])]
-            rows.append(Int8Row(model, f"w{e['width']}" if e.get("width") else "", gate, e.get("passed"), kept,
+            rows.append(Int8Row(model, f"w{e['width']}" if len(entries) > 1 else "", gate, e.get("passed"), kept,
                                 f"{verdict}; int8 weights {_pct(integer.get('int8_weight_share'))}",
                                 str(e.get("calibration") or ""), ranking))
     return rows
