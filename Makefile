@@ -95,6 +95,10 @@ bench-readme: setup ## rewrite README's benchmark table from the last run (BENCH
 bench-families: setup evalset ## PP-OCRv5 mobile vs PP-OCRv6 tiny/small: GT accuracy, latency, size (one table)
 	$(BIN)/python -m bench.families --evalset $(EVALSET)
 
+.PHONY: bench-int8
+bench-int8: setup evalset ## INT8 vs FP32 (PIPELINE): GT accuracy on the labelled set, sizes, int8 share, latency 1/2 threads
+	$(BIN)/python -m bench.int8 --pipeline $(PIPELINE) --evalset $(EVALSET)
+
 EVALSET ?= .cache/evalset
 .PHONY: evalset
 evalset: setup fonts ## labelled evaluation set (rendered pages with ground truth), deterministic

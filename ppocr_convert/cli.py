@@ -85,7 +85,7 @@ def _shape(dims) -> str:
 def convert(
     model: str = typer.Argument(..., help="model name from configs/ (see `ppocr-convert list`)"),
     target: List[str] = typer.Option(["tflite-fp16"], "--target", "-t",
-                                     help="onnx-raw, onnx, tflite-fp32, tflite-fp16 (repeatable) or all"),
+                                     help="onnx-raw, onnx, tflite-fp32, tflite-fp16, tflite-int8 (repeatable) or all"),
     out_dir: Path = typer.Option(Path("dist"), "--out", "-o", help="artifacts go to OUT/<model>/<target>/"),
     model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Paddle model dir or .onnx file to convert"),
     download: bool = typer.Option(False, "--download",
@@ -194,8 +194,13 @@ def inspect(
             report = inspect_file(file)
     except ConvertError as e:
         _fail(e, debug)
+    integer = None
+    if file.suffix.lower() == ".tflite":
+        from .integer_check import integer_report
+        integer = integer_report(file)
     if as_json:
-        out.print_json(json.dumps(report.to_dict(), ensure_ascii=False))
+        out.print_json(json.dumps({**report.to_dict(), **({"integer": integer.to_dict()} if integer else {})},
+                                  ensure_ascii=False))
         return
     out.print(f"[bold]{file}[/] ({report.format}, {report.bytes:,} bytes)")
     io = Table(title="inputs / outputs")
@@ -215,6 +220,9 @@ def inspect(
     out.print(f"LiteRT GPU delegate: {report.gpu_verdict}")
     for issue in report.gpu_issues:
         out.print(f"  - {issue.op} {issue.node}: {issue.reason}")
+    if integer is not None:  # what NPU delegates need: every op on integer tensors
+        out.print(f"integer: {integer.verdict()}; int8 weights on {integer.int8_weighted_ops}/"
+                  f"{integer.weighted_ops} conv/depthwise/fully-connected ops")
 
 
 @app.command()
@@ -223,7 +231,8 @@ def parity(
     images: Path = typer.Option(..., "--images", help="directory of photos with text"),
     out_dir: Path = typer.Option(Path("parity"), "--out", "-o", help="report.json + report.html go here"),
     targets: List[str] = typer.Option(["onnx-raw", "onnx", "tflite-fp32", "tflite-fp16"], "--targets", "-t",
-                                      help="stages to compare with the paddle reference (repeatable)"),
+                                      help="stages to compare with the paddle reference (repeatable; "
+                                           "tflite-int8 on request)"),
     limit: Optional[int] = typer.Option(None, "--limit", help="use only the first N images"),
     labels: Optional[Path] = typer.Option(None, "--labels", help='ground truth JSON {image: [{"text", "box"}]}'),
     as_json: bool = typer.Option(False, "--json", help="print the per-stage summary as JSON"),
@@ -295,7 +304,9 @@ def release(
     out_dir: Path = typer.Option(Path("dist"), "--out", "-o", help="the release directory (replaced only on success)"),
     models: List[str] = typer.Option([], "--models", "-m",
                                      help="models to release (default: every model with a source here)"),
-    targets: List[str] = typer.Option([], "--targets", "-t", help="targets (default: onnx, tflite-fp32, tflite-fp16)"),
+    targets: List[str] = typer.Option([], "--targets", "-t",
+                                      help="targets (default: onnx, tflite-fp32, tflite-fp16; "
+                                           "add tflite-int8 on request)"),
     no_cache: bool = typer.Option(False, "--no-cache", help="rebuild every stage and rerun parity"),
     remote_cache: Optional[str] = REMOTE_CACHE_OPTION,
     as_json: bool = typer.Option(False, "--json", help="print dist/manifest.json"),

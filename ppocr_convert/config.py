@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import config_schema as schema
 from .config_errors import FIX_HINT, Layer, validation_problems
-from .config_schema import STAGES, TARGETS, TASKS  # noqa: F401  (imported from here everywhere)
+from .config_schema import FLOAT_TARGETS, STAGES, TARGETS, TASKS  # noqa: F401  (imported from here everywhere)
 from .errors import ConfigError, UnknownModelError
 from .resources import configs_dir  # parity.pipelines imports it from here
 

@@ -13,8 +13,10 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, model_validator
 
-STAGES = ("paddle", "onnx-raw", "onnx", "tflite-fp32", "tflite-fp16")
+STAGES = ("paddle", "onnx-raw", "onnx", "tflite-fp32", "tflite-fp16", "tflite-int8")
 TARGETS = STAGES[1:]  # every stage but the reference; tolerances judge these
+# the targets onnx2tf makes directly (tflite-int8 is quantized from tflite-fp32 on top)
+FLOAT_TARGETS = tuple(t for t in TARGETS if t != "tflite-int8")
 TASKS = ("det", "rec", "cls")
 
 # Value ranges of tolerance metrics: an agreement, F1 or accuracy is a share in [0, 1];
@@ -201,6 +203,16 @@ PipelineTolerances = create_model(
        for view, metrics in PIPELINE_METRICS.items()})
 
 
+# ---- [int8]: the tflite-int8 stage's mixed-precision search and ground-truth gate -------------
+
+class Int8Options(Table):
+    keep: Literal["float", "int16"] | None = None          # how a block kept out of int8 runs
+    max_accuracy_drop: Share | None = None                  # gate: vs fp32 on the gate pages
+    max_cer_rise: Share | None = None
+    max_blocks: Annotated[int, Field(ge=0)] | None = None   # search budget (blocks kept out of int8)
+    sensitivity_samples: PositiveInt | None = None
+
+
 # ---- whole files --------------------------------------------------------------------------
 
 class ModelFile(Table):
@@ -222,6 +234,7 @@ class ModelFile(Table):
     preprocess: dict = {}
     postprocess: dict = {}
     tolerances: dict = {}
+    int8: Int8Options | None = None
 
 
 class DetModelFile(ModelFile):

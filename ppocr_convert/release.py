@@ -30,6 +30,8 @@ from .parity.report import read_report, write_json_and_html, write_report
 from .parity.report_schema import SCHEMA_VERSION, ParityReport
 from .reference import reference_dir, reference_key
 
+# tflite-int8 is opt-in (--targets tflite-int8) until it meets its accuracy targets: on
+# PP-OCRv5 it loses 4.6 points of line accuracy and 16 of CER (README, INT8)
 DEFAULT_TARGETS = ["onnx", "tflite-fp32", "tflite-fp16"]
 # bump when the harness's results change for the same inputs (invalidates cached parity);
 # the report's SCHEMA_VERSION is part of the key too

@@ -41,7 +41,7 @@ def session_cache(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def converted(tmp_path_factory, session_cache):
     """convert(name) → {target: artifact path}; each model converted once per session."""
-    from ppocr_convert.config import TARGETS, load_model_config
+    from ppocr_convert.config import FLOAT_TARGETS, load_model_config
     from ppocr_convert.chain.conversion import ConvertOptions, convert
 
     dist = tmp_path_factory.mktemp("dist")
@@ -50,7 +50,7 @@ def converted(tmp_path_factory, session_cache):
     def get(name: str) -> dict:
         if name not in done:
             result = convert(load_model_config(name),
-                             ConvertOptions(targets=list(TARGETS), out_dir=dist, cache_dir=session_cache))
+                             ConvertOptions(targets=list(FLOAT_TARGETS), out_dir=dist, cache_dir=session_cache))
             done[name] = {
                 "dirs": result.artifact_dirs,
                 "manifests": result.manifests,

@@ -16,8 +16,8 @@ SCRIPT = """
 import json, sys
 from pathlib import Path
 from ppocr_convert.chain.conversion import ConvertOptions, convert
-from ppocr_convert.config import TARGETS, load_model_config
-r = convert(load_model_config(sys.argv[1]), ConvertOptions(targets=list(TARGETS), out_dir=Path(sys.argv[2])))
+from ppocr_convert.config import FLOAT_TARGETS, load_model_config
+r = convert(load_model_config(sys.argv[1]), ConvertOptions(targets=list(FLOAT_TARGETS), out_dir=Path(sys.argv[2])))
 heavy = [m for m in ("tensorflow", "paddle", "onnxruntime", "ai_edge_litert") if m in sys.modules]
 print(json.dumps({"heavy": heavy, "stages": [[s.stage, s.cached] for s in r.stages], "manifests": r.manifests}))
 """

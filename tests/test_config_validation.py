@@ -86,7 +86,7 @@ def test_tolerance_naming_an_unknown_stage(tmp_path):
     root = broken_copy(tmp_path, {"PP-OCRv6_tiny_det.toml": ('"tflite-fp16" = {', '"tflite_fp16" = {')})
     assert problems_of(lambda: load_model_config("PP-OCRv6_tiny_det", root)) == [
         "PP-OCRv6_tiny_det.toml: tolerances.tflite_fp16: unknown stage (did you mean 'tflite-fp16'?); "
-        "stages here: onnx-raw, onnx, tflite-fp32, tflite-fp16"]
+        "stages here: onnx-raw, onnx, tflite-fp32, tflite-fp16, tflite-int8"]
 
 
 def test_tolerance_naming_an_unknown_metric(tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ppocr_convert.chain.conversion import ConvertOptions, convert
-from ppocr_convert.config import TARGETS, load_model_config
+from ppocr_convert.config import FLOAT_TARGETS as TARGETS, load_model_config
 from ppocr_convert.errors import ParityError
 
 pytestmark = pytest.mark.slow

@@ -4,7 +4,9 @@ What lives under the cache root (PPOCR_CONVERT_CACHE, default ~/.cache/ppocr-con
 - `stages/<stage>/<key>/`: conversion stages, artifact inspections (`inspect`, keyed by
   the artifact's content) and parity reports, each sealed and verifiable;
 - `paddle-reference/<model>-<key>/`: x2paddle rebuilds of Paddle references;
-- `models/<model>/`: official archives fetched with --download.
+- `models/<model>/`: official archives fetched with --download;
+- `int8-pages/seed<N>-n<M>/`: the rendered pages of the tflite-int8 calibration and gate
+  sets (deterministic: regenerated identically when removed).
 Every entry can be removed at any time: the next run rebuilds it (downloads excepted,
 which need --download again). Removal renames an entry aside first, so a concurrent
 reader sees it whole or not at all.
@@ -20,7 +22,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from .stage_cache import COMPLETE, discard_entry, entry_label, entry_problem
 
-KINDS = ("stages", "paddle-reference", "models")
+KINDS = ("stages", "paddle-reference", "models", "int8-pages")
 
 
 @dataclass
@@ -65,7 +67,7 @@ def list_entries(root: Path) -> list[CacheEntry]:
                 continue
             found.append(CacheEntry("stages", stage_dir.name, entry.name, entry_label(entry), _size(entry),
                                     _last_used(entry), entry))
-    for kind in ("paddle-reference", "models"):
+    for kind in ("paddle-reference", "models", "int8-pages"):
         parent = root / kind
         for d in sorted(parent.iterdir()) if parent.is_dir() else []:
             if d.name.startswith(".") or not d.is_dir():

@@ -21,6 +21,12 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     # onnx2tf's sample data is made from the packaged calibration photos
     "tflite": ("ppocr_convert.chain.backend", "ppocr_convert.chain.onnx2tf_lean", "ppocr_convert.chain.artifact_check",
                "ppocr_convert.chain.retarget", "ppocr_convert.data.calibration"),
+    # calibration and gate sets (photos, rendered pages, the deployed preprocessing), the
+    # quantizer recipe, the sensitivity ranking and the mixed-precision search
+    "tflite-int8": ("ppocr_convert.chain.int8_stage", "ppocr_convert.chain.quantize",
+                    "ppocr_convert.chain.sensitivity", "ppocr_convert.chain.calibration",
+                    "ppocr_convert.data.calibration", "ppocr_convert.evalset", "ppocr_convert.ocr",
+                    "ppocr_convert.model_params"),
 }
 
 

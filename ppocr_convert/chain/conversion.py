@@ -23,7 +23,7 @@ from ..config import TARGETS, ModelConfig
 from ..errors import ConfigError, GpuCompatibilityError
 from ..fsutil import sha256_file
 from ..inspect_model import ModelReport
-from . import backend, frontend, sources
+from . import backend, frontend, int8_conversion, sources
 from .artifact_check import check_artifacts
 from .code_digest import stage_digest
 from .inspection import inspect_cached
@@ -46,6 +46,7 @@ STAGE_TOOLS = {
     "onnx-raw": ("paddlepaddle", "paddle2onnx", "onnx"),
     "onnx": ("onnx", "onnxsim", "onnxruntime", "onnx-graphsurgeon"),
     "tflite": ("onnx2tf", "tensorflow", "tf_keras", "onnx", "onnxsim"),
+    "tflite-int8": ("ai-edge-quantizer", "ai-edge-litert", "numpy"),
 }
 
 
@@ -125,12 +126,13 @@ class Conversion:
         self.passes = pass_list(config, options)
         self.cache = StageCache(options.cache_dir or sources.cache_root(), enabled=options.use_cache,
                                 remote=remote_from_env(options.remote_cache))
-        self.versions = backend.tool_versions()
+        self.versions = {**backend.tool_versions(), **int8_conversion.tool_versions()}
         self.code_digests = {stage: stage_digest(stage) for stage in STAGE_TOOLS}
         self.records: list[StageRecord] = []
         self.frontend_repairs: list[dict] = []
         self.pass_reports: list[dict] = []
         self.bucket_methods: dict[int, dict] = {}  # rec width → how its tflite was made
+        self.int8_info: dict[Path, dict] = {}  # tflite-int8 file -> its int8.json (manifest)
 
     def run(self) -> ConversionResult:
         # tool logs live here; kept after a failure, because the error message names them
@@ -150,6 +152,8 @@ class Conversion:
                 builds = [self.build_onnx(shape, raw_path) for shape in self.shapes]
             if wants_tflite:
                 self.build_tflite_buckets(builds)
+        if "tflite-int8" in targets:
+            int8_conversion.build_int8(self, builds)
         if builds:
             self.pass_reports = builds[0].pass_reports
         files = {t: [raw_path] if t == "onnx-raw" else [b.files[t] for b in builds] for t in targets}

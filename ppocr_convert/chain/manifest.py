@@ -16,12 +16,14 @@ from ..reference import reference_kind
 if TYPE_CHECKING:
     from .conversion import Conversion
 
-ARTIFACT_EXT = {"onnx-raw": ".onnx", "onnx": ".onnx", "tflite-fp32": ".tflite", "tflite-fp16": ".tflite"}
+ARTIFACT_EXT = {"onnx-raw": ".onnx", "onnx": ".onnx", "tflite-fp32": ".tflite", "tflite-fp16": ".tflite",
+                "tflite-int8": ".tflite"}
 
 
 def artifact_name(config: ModelConfig, target: str, shape: tuple | None = None) -> str:
     """`<model>[_w<width>]<suffix>`: the width names a rec bucket."""
-    suffix = {"onnx-raw": ".raw", "onnx": "", "tflite-fp32": "_fp32", "tflite-fp16": "_fp16"}[target]
+    suffix = {"onnx-raw": ".raw", "onnx": "", "tflite-fp32": "_fp32", "tflite-fp16": "_fp16",
+              "tflite-int8": "_int8"}[target]
     bucket = f"_w{shape[3]}" if shape is not None else ""
     return f"{config.name}{bucket}{suffix}{ARTIFACT_EXT[target]}"
 
@@ -58,7 +60,17 @@ def target_manifest(conv: "Conversion", target: str, paths: list[Path], reports:
         manifest["options"]["widths"] = [s[3] for s in shapes]
     if len(reports) > 1:  # the verdict covers every width bucket, not just the first
         manifest["gpu_delegate"] = bucketed_gpu_verdict(shapes, reports)
+    if target == "tflite-int8":
+        manifest["int8"] = int8_entries(conv, shapes, paths)
     return manifest
+
+
+def int8_entries(conv: "Conversion", shapes: list[tuple], paths: list[Path]) -> list[dict]:
+    """Per file: the calibration digest, the per-op recipe, what stayed out of int8, the gate
+    figures and the sensitivity ranking (int8.json), and whether it is fully integer."""
+    from ..integer_check import integer_report
+    return [{"width": s[3], **conv.int8_info[p], "integer": integer_report(p).to_dict()}
+            for s, p in zip(shapes, paths)]
 
 
 def build_manifest(conv: "Conversion", target: str, artifact: Path, report: ModelReport, shape: tuple) -> dict:
@@ -102,7 +114,8 @@ def build_manifest(conv: "Conversion", target: str, artifact: Path, report: Mode
 
 def code_stages(target: str) -> list[str]:
     """The chain stages (code_digest.STAGE_CODE keys) an artifact of `target` comes out of."""
-    return {"onnx-raw": ["onnx-raw"], "onnx": ["onnx-raw", "onnx"]}.get(target, ["onnx-raw", "onnx", "tflite"])
+    return {"onnx-raw": ["onnx-raw"], "onnx": ["onnx-raw", "onnx"],
+            "tflite-int8": ["onnx-raw", "onnx", "tflite", "tflite-int8"]}.get(target, ["onnx-raw", "onnx", "tflite"])
 
 
 def deployment_recipe(config: ModelConfig, target: str, shape) -> dict:

@@ -97,6 +97,10 @@ def build_stage_models(pipe: PipelineConfig, targets: list[str], work_dir: Path,
     provenance = {"det": det_prov, "rec": rec_prov,
                   "artifacts": {name: {t: {"sha256": m["sha256"], "bytes": m["bytes"]}
                                        for t, m in r.manifests.items()} for name, r in convs.items()}}
+    if "tflite-int8" in targets:  # report.html's INT8 section: gate, kept blocks, sensitivity
+        from .int8_view import int8_summary
+        provenance["int8"] = {name: int8_summary(r.manifests["tflite-int8"].get("int8", []))
+                              for name, r in convs.items()}
     return models, provenance
 
 

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import base64
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .heatmap import HEATMAP_SCALE
+from .int8_view import build_int8
 from .metric_table import BAD, EXACT, GOOD, VIEW_TITLES, WARN, Metric, metric, metrics_of
 from .report_schema import GroundTruthSummary, ImageEntry, LineAggregate, LineComparison, ParityReport, StageImageResult
 
@@ -583,10 +584,11 @@ class ReportPage:
     ground_truth: GroundTruthTable | None
     strategies: StrategiesTable | None
     images: ImagesPart
+    int8: list = field(default_factory=list)  # int8_view.Int8Row per tflite-int8 file
 
 
 def build_page(report: ParityReport, images_dir: Path | None, assets_dir: Path) -> ReportPage:
     verdict = "PASS" if report.passed else "FAIL"
     return ReportPage(f"{verdict} · {report.pipeline} parity report", build_header(report), build_summary(report),
                       build_ground_truth(report), build_strategies(report),
-                      build_images(report, images_dir, Path(assets_dir)))
+                      build_images(report, images_dir, Path(assets_dir)), build_int8(report.reference.models))

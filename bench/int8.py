@@ -1,0 +1,110 @@
+"""INT8 against FP32 on the labelled evaluation set (`make evalset`, seed 0: pages the
+quantizer never saw), as deployed, in one run:
+
+    python -m bench.int8 --pipeline PP-OCRv5_mobile --evalset .cache/evalset
+
+GT line accuracy / CER of fp32 det+rec, int8 det+rec and int8 det with fp32 rec; sizes
+(int8 / fp32 per file); int8 weight share and Flex/custom op count; latency at 1 and 2
+threads (XNNPACK) of det and the narrowest rec bucket. Prints a markdown table, writes JSON.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(add_completion=False)
+
+
+def files(result, target: str) -> list[Path]:
+    m, d = result.manifests[target], result.artifact_dirs[target]
+    return [d / b["file"] for b in m["buckets"]] if m.get("buckets") else [d / m["file"]]
+
+
+def score(pipe, det: Path, recs: list[Path], labels: dict, images: list[Path]) -> dict:
+    from ppocr_convert import model_params
+    from ppocr_convert.ocr import OCRPipeline, load_image
+    from ppocr_convert.parity.metrics import aggregate_lines, compare_lines
+    from ppocr_convert.runners import open_runner
+    ocr = OCRPipeline(open_runner(det, "tflite"), [open_runner(p, "tflite") for p in recs],
+                      model_params.charset(pipe.rec_config),
+                      model_params.det_params(pipe.det_config, static_hw=tuple(pipe.det_config.shape[2:])),
+                      model_params.rec_params(pipe.rec_config), drop_score=pipe.drop_score)
+    per = [compare_lines(labels.get(p.name, []), [line.to_dict() for line in ocr.run(load_image(p)).lines])
+           for p in images]
+    agg = aggregate_lines(per)
+    return {"line_accuracy": agg["line_exact_match"], "cer": agg["cer"], "det_recall": agg["det_recall"],
+            "lines": agg["ref_lines"]}
+
+
+def latency_ms(path: Path, threads: int, runs: int = 10) -> float:
+    import numpy as np
+
+    from ppocr_convert.runners import open_runner
+    r = open_runner(path, "tflite", threads=threads)
+    x = np.random.default_rng(0).standard_normal(r.input_spec.shape).astype(np.float32)
+    r.run(x)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        r.run(x)
+        times.append(1000 * (time.perf_counter() - t0))
+    return statistics.median(times)
+
+
+@app.command()
+def main(pipeline: str = typer.Option("PP-OCRv5_mobile"), evalset: Path = typer.Option(Path(".cache/evalset")),
+         out: Path = typer.Option(Path("bench/results/int8.json")), latency: bool = typer.Option(True),
+         out_dir: Path = typer.Option(Path("dist/bench-int8"))):
+    from ppocr_convert.chain.conversion import ConvertOptions, convert
+    from ppocr_convert.integer_check import integer_report
+    from ppocr_convert.ocr.image_io import list_images
+    from ppocr_convert.parity.labels import load_labels
+    from ppocr_convert.parity.pipelines import load_pipeline
+    pipe = load_pipeline(pipeline)
+    labels = load_labels(evalset / "labels.json")
+    images = list_images(evalset)
+    res = {cfg.task: convert(cfg, ConvertOptions(targets=["tflite-fp32", "tflite-int8"], out_dir=out_dir),
+                             lambda s, m: typer.echo(f"  {s}: {m}", err=True))
+           for cfg in (pipe.det_config, pipe.rec_config)}
+    det32, det8 = files(res["det"], "tflite-fp32")[0], files(res["det"], "tflite-int8")[0]
+    rec32, rec8 = files(res["rec"], "tflite-fp32"), files(res["rec"], "tflite-int8")
+    rows = {"fp32 det + fp32 rec": score(pipe, det32, rec32, labels, images),
+            "int8 det + int8 rec": score(pipe, det8, rec8, labels, images),
+            "int8 det + fp32 rec": score(pipe, det8, rec32, labels, images),
+            "fp32 det + int8 rec": score(pipe, det32, rec8, labels, images)}
+    artifacts = {}
+    for name, a, b in [("det", det32, det8)] + [(f"rec {p.stem.split('_')[-2]}", p, q) for p, q in zip(rec32, rec8)]:
+        rep = integer_report(b)
+        entry = {"fp32_bytes": a.stat().st_size, "int8_bytes": b.stat().st_size,
+                 "size_ratio": b.stat().st_size / a.stat().st_size, **rep.to_dict()}
+        if latency and (name == "det" or name.endswith("w320")):
+            entry["latency_ms"] = {f"{t}t": {"fp32": latency_ms(a, t), "int8": latency_ms(b, t)} for t in (1, 2)}
+        artifacts[name] = entry
+    result = {"pipeline": pipeline, "evalset": str(evalset), "images": len(images), "scores": rows,
+              "artifacts": artifacts}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    base = rows["fp32 det + fp32 rec"]
+    typer.echo(f"| {pipeline} ({len(images)} pages) | GT line accuracy | CER | vs fp32 |")
+    typer.echo("|---|---|---|---|")
+    for k, v in rows.items():
+        typer.echo(f"| {k} | {100 * v['line_accuracy']:.1f} % | {100 * v['cer']:.2f} % | "
+                   f"{100 * (v['line_accuracy'] - base['line_accuracy']):+.1f} pt / "
+                   f"{100 * (v['cer'] - base['cer']):+.2f} pt CER |")
+    typer.echo("\n| file | int8 / fp32 size | int8 weights | float ops | Flex/custom "
+               "| latency 1t / 2t (int8 vs fp32) |")
+    typer.echo("|---|---|---|---|---|---|")
+    for k, a in artifacts.items():
+        lat = a.get("latency_ms")
+        lat_s = " / ".join(f"{v['int8']:.0f} vs {v['fp32']:.0f} ms" for v in lat.values()) if lat else "–"
+        fl = ", ".join(f"{o} x{n}" for o, n in a["float_ops"].items()) or "none"
+        typer.echo(f"| {k} | {a['size_ratio']:.2f} | {100 * a['int8_weight_share']:.0f} % | {fl} | "
+                   f"{len(a['flex_or_custom_ops'])} | {lat_s} |")
+
+
+if __name__ == "__main__":
+    app()

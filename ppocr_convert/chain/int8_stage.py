@@ -1,0 +1,212 @@
+"""The `tflite-int8` stage: the cached fp32 TFLite (each rec width bucket) → full-integer
+INT8, calibrated on real images, kept out of int8 block by block until a ground-truth
+gate passes.
+
+Per model file:
+1. calibrate once on the calibration set (calibration.py), quantize all-int8;
+2. gate: ground truth on pages the quantizer never saw (calibration.GATE_SEED) —
+   det: the OCR pipeline with this det and the pipeline's fp32 rec; rec: the labelled
+   line crops routed to this bucket; cls: argmax agreement with fp32 on those crops.
+   It passes when accuracy is within `max_accuracy_drop` of fp32's and CER within
+   `max_cer_rise` (the model config's [int8] table);
+3. if it fails: per-op sensitivity (sensitivity.py), ops grouped into blocks, the worst
+   block kept out of int8 (`keep`: float or int16), quantize again, gate again, one
+   block at a time until it passes or `max_blocks` is spent, then stop.
+
+Everything the stage decided goes to `int8.json` beside the model: calibration digest,
+recipe, blocks kept, gate figures per step, the sensitivity ranking.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..config import ModelConfig
+from . import calibration as cal
+from . import sensitivity as sens
+from .quantize import Int8Quantizer, build_recipe, kept_ops
+
+DEFAULTS = {"keep": "float", "max_accuracy_drop": 0.01, "max_cer_rise": 0.005, "max_blocks": 64,
+            "sensitivity_samples": 4}
+
+
+def int8_options(config: ModelConfig) -> dict:
+    return {**DEFAULTS, **config.raw.get("int8", {})}
+
+
+def edit_distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def text_scores(texts: list[str], truth: list[str]) -> dict:
+    """Line accuracy (exact text) and CER of decoded lines against their ground truth."""
+    chars = sum(len(t) for t in truth)
+    return {"line_accuracy": float(np.mean([a == b for a, b in zip(texts, truth)])) if truth else 1.0,
+            "cer": sum(edit_distance(a, b) for a, b in zip(texts, truth)) / chars if chars else 0.0}
+
+
+def judge(candidate: dict, fp32: dict, options: dict) -> bool:
+    return (candidate["line_accuracy"] >= fp32["line_accuracy"] - options["max_accuracy_drop"] - 1e-9
+            and candidate["cer"] <= fp32["cer"] + options["max_cer_rise"] + 1e-9)
+
+
+def _interpreter(model: bytes):
+    from ai_edge_litert.interpreter import Interpreter
+    it = Interpreter(model_content=model, num_threads=2)
+    it.allocate_tensors()
+    return it
+
+
+def run_samples(model: bytes, samples: list[np.ndarray]) -> list[np.ndarray]:
+    """One float32 NHWC sample at a time through a float-I/O model."""
+    it = _interpreter(model)
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    out = []
+    for x in samples:
+        it.set_tensor(i["index"], x)
+        it.invoke()
+        out.append(np.array(it.get_tensor(o["index"])))
+    return out
+
+
+# ---- gates: a model's bytes -> (passed, figures) ------------------------------------------
+
+GateFn = Callable[[bytes], tuple[bool, dict]]
+
+
+def rec_gate(config: ModelConfig, lines: list[tuple[np.ndarray, str]], width: int, widths: list[int],
+             fp32: bytes, options: dict) -> GateFn:
+    from .. import model_params
+    from ..ocr.rec import ctc_greedy_decode
+    charset = model_params.charset(config)
+    height = config.shape[2]
+    own = [(c, t) for c, t in lines if cal.route(c, height, widths) == width]
+    other = [(c, t) for c, t in lines if cal.route(c, height, widths) != width]
+    chosen = own + other[:max(0, 60 - len(own))]  # a wide bucket sees few lines of its own
+    x = [cal.rec_tensor(c, config, width) for c, _ in chosen]
+    truth = [t for _, t in chosen]
+
+    def score(model: bytes) -> dict:
+        texts = [ctc_greedy_decode(y, charset)[0][0] for y in run_samples(model, x)]
+        return {**text_scores(texts, truth), "lines": len(truth)}
+
+    reference = score(fp32)
+
+    def gate(model: bytes) -> tuple[bool, dict]:
+        s = score(model)
+        return judge(s, reference, options), {**s, "fp32": reference}
+    return gate
+
+
+def det_gate(config: ModelConfig, page_dir: Path, rec_config: ModelConfig, rec_models: list[Path],
+             fp32: bytes, options: dict, work: Path) -> GateFn:
+    """The whole OCR pipeline on the gate pages with this det and the fp32 rec buckets."""
+    from .. import model_params
+    from ..ocr import OCRPipeline, load_image
+    from ..parity.metrics import aggregate_lines, compare_lines  # pure functions (no parity harness)
+    from ..runners import open_runner
+    labels = json.loads((page_dir / "labels.json").read_text(encoding="utf-8"))
+    images = {name: load_image(page_dir / name) for name in sorted(labels)}
+    recs = [open_runner(p, "tflite-fp32") for p in rec_models]
+    dparams = model_params.det_params(config, static_hw=cal.canvas(config))
+    rparams, charset = model_params.rec_params(rec_config), model_params.charset(rec_config)
+
+    def score(model: bytes) -> dict:
+        path = work / "gate-det.tflite"
+        path.write_bytes(model)
+        ocr = OCRPipeline(open_runner(path, "tflite-int8"), recs, charset, dparams, rparams, drop_score=0.5)
+        per = [compare_lines(labels[n], [line.to_dict() for line in ocr.run(img).lines]) for n, img in images.items()]
+        agg = aggregate_lines(per)
+        return {"line_accuracy": agg["line_exact_match"], "cer": agg["cer"], "det_recall": agg["det_recall"],
+                "lines": agg["ref_lines"]}
+
+    reference = score(fp32)
+
+    def gate(model: bytes) -> tuple[bool, dict]:
+        s = score(model)
+        return judge(s, reference, options), {**s, "fp32": reference}
+    return gate
+
+
+def cls_gate(samples: list[np.ndarray], fp32: bytes, options: dict) -> GateFn:
+    ref = [y.argmax(-1) for y in run_samples(fp32, samples)]
+
+    def gate(model: bytes) -> tuple[bool, dict]:
+        got = [y.argmax(-1) for y in run_samples(model, samples)]
+        agree = float(np.mean([np.array_equal(a, b) for a, b in zip(ref, got)]))
+        return agree >= 1.0 - options["max_accuracy_drop"], {"argmax_agreement": agree, "lines": len(samples)}
+    return gate
+
+
+# ---- the stage -------------------------------------------------------------------------------
+
+@dataclass
+class Int8Build:
+    model: bytes
+    info: dict   # int8.json
+
+
+def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options: dict,
+                   calibration: dict, progress: Callable[[str], None] = lambda m: None) -> Int8Build:
+    q = Int8Quantizer(fp32, samples)
+    try:
+        def quantize(keep: list[tuple[str, str]]) -> bytes:
+            return q.quantize(build_recipe(keep))
+
+        first = quantize([])
+        passed, figures = gate(first)
+        ranking: list[sens.OpSensitivity] = []
+        block_list: list[sens.Block] = []
+        if passed:
+            result = sens.SearchResult(first, [], True, [sens.SearchStep([], True, {**figures, "block": None})])
+        else:
+            progress(f"all-int8 misses the gate ({_fmt(figures)}); measuring per-op sensitivity")
+            ranking = sens.sensitivity(q.model, first, samples[:options["sensitivity_samples"]])
+            block_list = sens.blocks(ranking)
+
+            steps = [0]
+
+            def logged(model: bytes) -> tuple[bool, dict]:
+                ok, figs = gate(model)
+                progress(f"{steps[0]} block(s) kept out of int8: {_fmt(figs)}")
+                steps[0] += 1
+                return ok, figs
+            result = sens.mixed_precision_search(block_list, quantize, logged, mode=options["keep"],
+                                                 max_kept=options["max_blocks"], first=first,
+                                                 first_gate=(passed, figures))
+        recipe = build_recipe(result.kept)
+        info = {
+            "quantizer": "ai-edge-quantizer",
+            "scheme": {"weights": "int8 symmetric per output channel", "activations": "int8 asymmetric per tensor",
+                       "io": "float32 (QUANTIZE/DEQUANTIZE inside the graph)", "keep": options["keep"]},
+            "calibration": calibration,
+            "gate": {"passed": result.passed, "limits": {k: options[k] for k in ("max_accuracy_drop", "max_cer_rise")},
+                     **result.steps[-1].figures},
+            "search": [s.to_dict() for s in result.steps],
+            "kept_blocks": [b.to_dict() for b in result.blocks],
+            "kept_ops": kept_ops(recipe),
+            "recipe": recipe,
+            "sensitivity": {"metric": "NMSE added by the op (output NMSE minus its inputs' largest) vs fp32, "
+                                      f"on {min(len(samples), options['sensitivity_samples'])} calibration samples",
+                            "ops": [s.to_dict() for s in ranking[:30]],
+                            "blocks": [b.to_dict() for b in block_list[:20]]},
+        }
+        return Int8Build(result.model, info)
+    finally:
+        q.close()
+
+
+def _fmt(figures: dict) -> str:
+    keys = [k for k in ("line_accuracy", "cer", "argmax_agreement") if k in figures]
+    return ", ".join(f"{k} {figures[k]:.4f}" + (f" (fp32 {figures['fp32'][k]:.4f})" if "fp32" in figures else "")
+                     for k in keys)

@@ -1,0 +1,142 @@
+"""The `tflite-int8` stage's quantizer: ai-edge-quantizer on the fp32 TFLite.
+
+Full-integer static quantization: int8 weights (per output channel, symmetric), int8
+activations (per tensor, asymmetric), float32 model input and output (the quantizer
+puts QUANTIZE after the input and DEQUANTIZE before the output), so an app feeds the
+int8 artifact exactly like the fp32 one. Ops the mixed-precision search keeps out of
+int8 get an override entry: int16 activations (still integer: what NPU delegates need)
+or float (no_quantize: a DEQUANTIZE/QUANTIZE pair around the op).
+
+A recipe is plain JSON (ai-edge-quantizer's format), recorded in the manifest. Later
+entries win; an override names one op by its scope, the op's output tensor name(s)
+followed by ';' (tfl_flatbuffer_utils.get_op_scope).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+SIGNATURE_KEY = "serving_default"
+KEEP_MODES = ("int16", "float")
+
+_WEIGHTS = {"num_bits": 8, "symmetric": True, "granularity": "CHANNELWISE", "dtype": "INT"}
+
+
+def _static_entry(regex: str, activation_bits: int) -> dict:
+    return {"regex": regex, "operation": "*", "algorithm_key": "min_max_uniform_quantize",
+            "op_config": {"activation_tensor_config": {"num_bits": activation_bits,
+                                                       # int16 activations must be symmetric (TFLite's 16x8 kernels)
+                                                       "symmetric": activation_bits == 16,
+                                                       "granularity": "TENSORWISE", "dtype": "INT"},
+                          "weight_tensor_config": dict(_WEIGHTS), "compute_precision": "INTEGER",
+                          "explicit_dequantize": False, "skip_checks": False, "min_weight_elements": 0}}
+
+
+def scope_regex(scope: str) -> str:
+    """The regex that matches exactly one op's scope (its output tensor names + ';')."""
+    return "^" + re.escape(scope) + "$"
+
+
+def build_recipe(keep: Iterable[tuple[str, str]] = ()) -> list[dict]:
+    """int8 everywhere, then one override per kept op: (scope, "int16" | "float")."""
+    recipe = [_static_entry(".*", 8)]
+    for scope, mode in keep:
+        if mode not in KEEP_MODES:
+            raise ValueError(f"keep mode {mode!r}: choose from {', '.join(KEEP_MODES)}")
+        if mode == "int16":
+            recipe.append(_static_entry(scope_regex(scope), 16))
+        else:
+            recipe.append({"regex": scope_regex(scope), "operation": "*", "algorithm_key": "no_quantize"})
+    # float32 model input and output: the graph's INPUT/OUTPUT pseudo-ops stay float, the
+    # quantizer puts QUANTIZE/DEQUANTIZE inside the graph instead
+    recipe += [{"regex": ".*", "operation": io, "algorithm_key": "no_quantize"} for io in ("INPUT", "OUTPUT")]
+    return recipe
+
+
+def kept_ops(recipe: list[dict]) -> list[dict]:
+    """The overrides of a recipe as {scope regex, mode}: what stayed out of int8."""
+    out = []
+    for entry in recipe[1:]:
+        if entry["operation"] in ("INPUT", "OUTPUT"):
+            continue
+        bits = entry.get("op_config", {}).get("activation_tensor_config", {}).get("num_bits")
+        out.append({"regex": entry["regex"], "mode": "float" if entry["algorithm_key"] == "no_quantize"
+                    else f"int{bits}"})
+    return out
+
+
+def with_signature(model: bytes) -> bytes:
+    """onnx2tf writes no SignatureDef; ai-edge-quantizer calibrates through one. Adds
+    `serving_default` over subgraph 0's inputs and outputs (a model with one is returned
+    unchanged). Nothing else in the flatbuffer changes."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+    obj = fbu.convert_bytearray_to_object(bytearray(model))
+    if obj.signatureDefs:
+        return model
+    graph = obj.subgraphs[0]
+
+    def tensor_map(index: int):
+        t = schema.TensorMapT()
+        name = graph.tensors[index].name
+        t.name, t.tensorIndex = name.decode() if isinstance(name, bytes) else name, index
+        return t
+
+    sig = schema.SignatureDefT()
+    sig.inputs = [tensor_map(i) for i in graph.inputs]
+    sig.outputs = [tensor_map(i) for i in graph.outputs]
+    sig.signatureKey, sig.subgraphIndex = SIGNATURE_KEY, 0
+    obj.signatureDefs = [sig]
+    return bytes(fbu.convert_object_to_bytearray(obj))
+
+
+def input_name(model: bytes) -> str:
+    from ai_edge_litert.interpreter import Interpreter
+    sig = Interpreter(model_content=model).get_signature_list()[SIGNATURE_KEY]
+    return sig["inputs"][0]
+
+
+@contextlib.contextmanager
+def _quiet():
+    """ai-edge-quantizer prints a size report and tqdm bars to stdout/stderr."""
+    from ..quiet import native_stderr_silenced
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), native_stderr_silenced():
+        yield
+
+
+class Int8Quantizer:
+    """One fp32 model: calibrate once (min/max of every tensor over the calibration
+    samples), then quantize with any recipe (milliseconds each)."""
+
+    def __init__(self, fp32_model: bytes, samples: list[np.ndarray], threads: int | None = None):
+        self.model = with_signature(fp32_model)
+        self.input = input_name(self.model)
+        self._tmp = Path(tempfile.mkdtemp(prefix="ppocr-int8-"))
+        self._path = self._tmp / "fp32.tflite"
+        self._path.write_bytes(self.model)
+        threads = threads or max(1, min(4, os.cpu_count() or 1))
+        from ai_edge_quantizer import quantizer
+        q = quantizer.Quantizer(str(self._path))
+        q.load_quantization_recipe(build_recipe())
+        with _quiet():
+            self.qsvs = q.calibrate({SIGNATURE_KEY: [{self.input: s} for s in samples]}, num_threads=threads)
+
+    def quantize(self, recipe: list[dict]) -> bytes:
+        from ai_edge_quantizer import quantizer
+        q = quantizer.Quantizer(str(self._path))
+        q.load_quantization_recipe(recipe)
+        with _quiet():
+            result = q.quantize(self.qsvs, enable_progress_bar=False, enable_progress_report=False)
+        return bytes(result.quantized_model)
+
+    def close(self) -> None:
+        import shutil
+        shutil.rmtree(self._tmp, ignore_errors=True)

@@ -1,0 +1,63 @@
+"""tflite-int8 on one real model, quantized once per session (the text-line orientation
+classifier: the smallest; its calibration lines are cut by its pipeline's fp32 det)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.models, pytest.mark.slow]
+
+MODEL = "ch_ppocr_mobile_v2.0_cls"
+
+
+@pytest.fixture(scope="session")
+def int8_cls(tmp_path_factory, session_cache):
+    from ppocr_convert.chain.conversion import ConvertOptions, convert
+    from ppocr_convert.config import load_model_config
+    out = tmp_path_factory.mktemp("int8")
+    return convert(load_model_config(MODEL), ConvertOptions(targets=["tflite-fp32", "tflite-int8"], out_dir=out,
+                                                            cache_dir=session_cache))
+
+
+def test_int8_artifact_is_integer_with_float_io_and_no_flex(int8_cls):
+    from ppocr_convert.integer_check import integer_report
+    from ppocr_convert.runners import open_runner
+    m = int8_cls.manifests["tflite-int8"]
+    path = int8_cls.artifact_dirs["tflite-int8"] / m["file"]
+    fp32 = int8_cls.artifact_dirs["tflite-fp32"] / int8_cls.manifests["tflite-fp32"]["file"]
+    assert m["file"].endswith("_int8.tflite")
+    report = integer_report(path)
+    assert report.flex_or_custom == [] and not any(op.startswith("Flex") for op in m["op_histogram"])
+    assert report.int8_weight_share >= 0.8, report.to_dict()
+    assert [t["dtype"] for t in m["inputs"]] == ["float32"] and [t["dtype"] for t in m["outputs"]] == ["float32"]
+    assert m["deploy"]["dtype"] == "float32"
+    # smaller than fp32 (the issue's 0.35x size target is for det and rec: bench/int8.py
+    # measures it; this 0.5 MB classifier keeps its gate-passing blocks in float)
+    assert path.stat().st_size < fp32.stat().st_size
+    # it still classifies like fp32 on a real crop-shaped input
+    x = np.random.default_rng(0).uniform(-1, 1, open_runner(fp32, "tflite").input_spec.shape).astype(np.float32)
+    a, b = open_runner(fp32, "tflite-fp32").run(x)[0], open_runner(path, "tflite-int8").run(x)[0]
+    assert a.shape == b.shape and np.abs(a - b).max() < 0.25
+
+
+def test_int8_manifest_records_calibration_recipe_gate_and_integer_verdict(int8_cls):
+    (entry,) = int8_cls.manifests["tflite-int8"]["int8"]
+    assert len(entry["calibration"]["digest"]) == 16 and entry["calibration"]["samples"] > 0
+    assert entry["recipe"][0]["regex"] == ".*" and entry["recipe"][0]["op_config"]["weight_tensor_config"][
+        "granularity"] == "CHANNELWISE"
+    assert entry["gate"]["passed"] in (True, False) and "argmax_agreement" in entry["gate"]
+    assert entry["integer"]["fully_integer"] == (entry["integer"]["float_ops"] == {})
+    assert "tflite-int8" in int8_cls.manifests["tflite-int8"]["code"]
+    json.dumps(entry)  # plain JSON
+
+
+def test_int8_is_a_parity_stage_with_tolerances_in_every_pipeline():
+    from ppocr_convert.config import TARGETS
+    from ppocr_convert.parity.pipelines import load_pipeline, pipeline_names
+    from ppocr_convert.release import DEFAULT_TARGETS
+    assert "tflite-int8" in TARGETS and "tflite-int8" in DEFAULT_TARGETS
+    for name in pipeline_names():
+        tol = load_pipeline(name).tolerances
+        assert "tflite-int8" in tol["same_input"] and "tflite-int8" in tol["pipeline"], name

@@ -1,0 +1,201 @@
+"""The tflite-int8 stage's pure pieces: recipes, sensitivity ordering, the block search,
+calibration preprocessing, the gate arithmetic and the fully-integer verdict."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from ppocr_convert.chain import sensitivity as sens
+from ppocr_convert.chain.int8_stage import judge, text_scores
+from ppocr_convert.chain.quantize import build_recipe, kept_ops, scope_regex
+from ppocr_convert.integer_check import OpTypes, judge_ops
+
+pytestmark = pytest.mark.unit
+
+
+def test_recipe_int8_everywhere_with_float_io():
+    recipe = build_recipe()
+    base = recipe[0]
+    assert base["regex"] == ".*" and base["operation"] == "*"
+    cfg = base["op_config"]
+    assert cfg["weight_tensor_config"] == {"num_bits": 8, "symmetric": True, "granularity": "CHANNELWISE",
+                                           "dtype": "INT"}
+    assert cfg["activation_tensor_config"]["num_bits"] == 8 and not cfg["activation_tensor_config"]["symmetric"]
+    assert cfg["compute_precision"] == "INTEGER"
+    # model input and output stay float32: the app feeds it like the fp32 artifact
+    assert [(e["operation"], e["algorithm_key"]) for e in recipe[1:]] == [("INPUT", "no_quantize"),
+                                                                          ("OUTPUT", "no_quantize")]
+    assert kept_ops(recipe) == []
+
+
+def test_recipe_overrides_name_one_op_each_and_come_after_the_default():
+    scope = "model/tf.math.add_3/Add;model/conv(1)/x;"
+    recipe = build_recipe([(scope, "int16"), ("other;", "float")])
+    kept = kept_ops(recipe)
+    assert kept == [{"regex": scope_regex(scope), "mode": "int16"}, {"regex": scope_regex("other;"), "mode": "float"}]
+    assert re.search(kept[0]["regex"], scope) and not re.search(kept[0]["regex"], scope + "more;")
+    int16 = recipe[1]["op_config"]["activation_tensor_config"]
+    assert int16["num_bits"] == 16 and int16["symmetric"]  # TFLite's 16x8 kernels need symmetric
+    assert recipe[2]["algorithm_key"] == "no_quantize"
+    with pytest.raises(ValueError):
+        build_recipe([("x;", "int4")])
+
+
+def _op(i, name="CONV_2D", inputs=(), outputs=None):
+    return sens.OpInfo(i, name, f"t{i};", tuple(inputs), outputs or (f"t{i}",))
+
+
+def test_rank_ops_by_the_error_each_op_adds():
+    ops = [_op(0, inputs=("x",)), _op(1, "HARD_SWISH", ("t0",)), _op(2, "MEAN", ("t1",)), _op(3, "ADD", ("t2", "t0"))]
+    errors = {"t0": 0.01, "t1": 0.03, "t2": 0.50, "t3": 0.505}
+    ranked = sens.rank_ops(ops, errors)
+    assert [s.op.index for s in ranked] == [2, 1, 0, 3]
+    assert ranked[0].added_error == pytest.approx(0.47)
+    assert ranked[-1].added_error == pytest.approx(0.005)  # vs its worst input t2, not t0
+
+
+def test_rank_ops_skips_ops_without_measured_outputs_and_keeps_graph_order_on_ties():
+    ops = [_op(0, "RESHAPE", ("x",)), _op(1, "RESHAPE", ("t0",)), _op(2, "PAD", ("t1",))]
+    ranked = sens.rank_ops(ops, {"t0": 0.0, "t1": 0.0})
+    assert [s.op.index for s in ranked] == [0, 1]
+
+
+def test_nmse():
+    ref = np.array([0.0, 1.0, 2.0, 3.0])
+    assert sens.nmse(ref, ref) == 0.0
+    assert sens.nmse(ref, ref + 0.5) == pytest.approx(0.25 / ref.var())
+    assert np.isnan(sens.nmse(ref, ref[:2]))
+
+
+def _ranked(scores):
+    """Ops 0..n-1; a weighted op opens a block every other op."""
+    out = []
+    for i, s in enumerate(scores):
+        out.append(sens.OpSensitivity(_op(i, "CONV_2D" if i % 2 == 0 else "ADD"), s, s))
+    return out
+
+
+def test_blocks_group_a_weighted_op_with_the_ops_after_it_and_rank_them():
+    blocks = sens.blocks(_ranked([0.1, 0.1, 0.0, 0.0, 0.9, -0.2]))
+    assert [(b.index, [o.op.index for o in b.ops]) for b in blocks] == [(2, [4, 5]), (0, [0, 1]), (1, [2, 3])]
+    assert blocks[0].score == pytest.approx(0.9)  # negative contributions do not cancel
+
+
+def test_search_keeps_blocks_one_at_a_time_until_the_gate_passes_then_stops():
+    blocks = sens.blocks(_ranked([0.3, 0.0, 0.9, 0.0, 0.5, 0.0, 0.0, 0.0]))
+    tried = []
+
+    def quantize(keep):
+        tried.append(list(keep))
+        return f"model-{len(keep)}".encode()
+
+    def gate(model):  # passes once 4 ops (two blocks) are out of int8
+        return model == b"model-4", {"line_accuracy": len(model)}
+
+    result = sens.mixed_precision_search(blocks, quantize, gate, mode="float")
+    assert result.passed and result.model == b"model-4"
+    assert [b.index for b in result.blocks] == [1, 2]         # worst first: block of op 2, then op 4
+    assert result.kept == [("t2;", "float"), ("t3;", "float"), ("t4;", "float"), ("t5;", "float")]
+    assert [s.passed for s in result.steps] == [False, False, True]
+    assert len(tried) == 3  # all-int8, +1 block, +2 blocks: nothing after the pass
+
+
+def test_search_that_never_passes_stops_at_the_budget_and_says_so():
+    blocks = sens.blocks(_ranked([0.3, 0.0, 0.9, 0.0, 0.5, 0.0, 0.0, 0.0]))
+    result = sens.mixed_precision_search(blocks, lambda keep: b"m", lambda m: (False, {}), max_kept=2)
+    assert not result.passed and len(result.blocks) == 2 and len(result.steps) == 3
+    # a block adding no error is never a candidate
+    none = sens.mixed_precision_search(sens.blocks(_ranked([0.0, 0.0])), lambda k: b"m", lambda m: (False, {}))
+    assert none.blocks == [] and len(none.steps) == 1
+
+
+def test_gate_arithmetic():
+    s = text_scores(["abc", "xyz", ""], ["abc", "xy", "q"])
+    assert s["line_accuracy"] == pytest.approx(1 / 3)
+    assert s["cer"] == pytest.approx(2 / 6)
+    fp32 = {"line_accuracy": 0.85, "cer": 0.02}
+    limits = {"max_accuracy_drop": 0.01, "max_cer_rise": 0.005}
+    assert judge({"line_accuracy": 0.84, "cer": 0.025}, fp32, limits)
+    assert not judge({"line_accuracy": 0.839, "cer": 0.02}, fp32, limits)
+    assert not judge({"line_accuracy": 0.86, "cer": 0.026}, fp32, limits)
+
+
+def test_rec_calibration_samples_use_recs_own_normalisation_and_the_deployed_bucket():
+    from ppocr_convert.chain import calibration as cal
+    from ppocr_convert.config import load_model_config
+    config = load_model_config("PP-OCRv5_mobile_rec")
+    white = np.full((48, 100, 3), 255, np.uint8)      # needs 100 px: bucket 320
+    black_long = np.zeros((48, 900, 3), np.uint8)     # needs 900 px: bucket 1280
+    widths = [320, 640, 1280]
+    assert cal.route(white, 48, widths) == 320 and cal.route(black_long, 48, widths) == 1280
+    x = cal.rec_tensor(white, config, 320)
+    assert x.shape == (1, 48, 320, 3) and x.dtype == np.float32        # NHWC, as the TFLite takes it
+    assert np.allclose(x[0, :, :100], 1.0)      # (255/255 - 0.5) / 0.5, not ImageNet's
+    assert np.allclose(x[0, :, 100:], 0.0)      # right-padded with zeros after normalisation
+    assert np.allclose(cal.rec_tensor(black_long, config, 1280)[0, :, :900], -1.0)
+    # a bucket's own lines first, then others fill its share
+    samples = cal.rec_samples([white, black_long], config, 1280, widths, n=2)
+    assert [s.shape for s in samples] == [(1, 48, 1280, 3)] * 2 and np.allclose(samples[0][0, :, :900], -1.0)
+    assert cal.samples_digest(samples) == cal.samples_digest([s.copy() for s in samples])
+    assert cal.samples_digest(samples) != cal.samples_digest(samples[:1])
+
+
+def test_det_calibration_samples_are_letterboxed_bgr_with_imagenet_normalisation(tmp_path):
+    import cv2
+
+    from ppocr_convert.chain import calibration as cal
+    from ppocr_convert.config import load_model_config
+    config = load_model_config("PP-OCRv5_mobile_det")
+    img = np.zeros((200, 400, 3), np.uint8)
+    img[:, :, 0] = 255  # blue in BGR
+    cv2.imwrite(str(tmp_path / "a.png"), img)
+    (x,) = cal.det_samples(config, [tmp_path / "a.png"])
+    assert x.shape == (1, 1024, 1024, 3)
+    # channel 0 is B (BGR, as PaddleOCR feeds), normalised with ImageNet's first mean/std
+    assert x[0, 10, 10, 0] == pytest.approx((1.0 - 0.485) / 0.229, rel=1e-4)
+    assert x[0, 10, 10, 1] == pytest.approx((0.0 - 0.456) / 0.224, rel=1e-4)
+    # letterbox: no upscaling, black padding below and right of the 200x400 image
+    assert x[0, 500, 10, 0] == pytest.approx((0.0 - 0.485) / 0.229, rel=1e-4)
+
+
+def test_fully_integer_verdict():
+    q = OpTypes("QUANTIZE", ("FLOAT32",), ("INT8",))
+    conv = OpTypes("CONV_2D", ("INT8",), ("INT8",), weight="INT8")
+    fc = OpTypes("FULLY_CONNECTED", ("INT8",), ("INT8",), weight="INT8")
+    dq = OpTypes("DEQUANTIZE", ("INT8",), ("FLOAT32",))
+    yes = judge_ops([q, conv, fc, dq])
+    assert yes.fully_integer and yes.float_ops == {} and yes.int8_weight_share == 1.0
+    assert yes.verdict() == "fully integer"
+    # counter-example: an op left in float between a DEQUANTIZE and a QUANTIZE
+    mid_dq = OpTypes("DEQUANTIZE", ("INT8",), ("FLOAT32",))
+    minimum = OpTypes("MINIMUM", ("FLOAT32",), ("FLOAT32",))
+    mid_q = OpTypes("QUANTIZE", ("FLOAT32",), ("INT8",))
+    float_conv = OpTypes("CONV_2D", ("FLOAT32",), ("FLOAT32",), weight="FLOAT32")
+    no = judge_ops([q, conv, mid_dq, minimum, float_conv, mid_q, fc, dq])
+    assert not no.fully_integer
+    assert no.float_ops == {"MINIMUM": 1, "CONV_2D": 1}
+    assert no.int8_weight_share == pytest.approx(2 / 3)
+    assert no.verdict().startswith("not fully integer: float")
+    # a Flex op is never integer
+    assert not judge_ops([q, OpTypes("FlexErf", ("INT8",), ("INT8",), custom=True), dq]).fully_integer
+
+
+def test_report_int8_rows_from_manifest_entries():
+    from ppocr_convert.parity.int8_view import build_int8, int8_summary
+    entry = {"width": 320, "gate": {"passed": False, "line_accuracy": 0.8, "cer": 0.05, "lines": 100,
+                                    "fp32": {"line_accuracy": 0.88, "cer": 0.02}},
+             "kept_blocks": [{"name": "#12 CONV_2D (+3 ops)"}], "kept_ops": [{"regex": "^a;$", "mode": "float"}] * 4,
+             "integer": {"fully_integer": False, "float_ops": {"CONV_2D": 1}, "int8_weight_share": 0.9},
+             "calibration": {"digest": "abcd"}, "recipe": [{"regex": ".*"}],
+             "sensitivity": {"blocks": [{"name": "#12 CONV_2D (+3 ops)", "score": 0.5,
+                                         "worst_op": {"op": "CONV_2D", "index": 12}}]}}
+    summary = int8_summary([entry, {**entry, "width": 640}])
+    assert "recipe" not in summary[0] and summary[0]["kept_ops"] == 4
+    rows = build_int8({"int8": {"rec": summary}})
+    assert [r.file for r in rows] == ["w320", "w640"] and rows[0].passed is False
+    assert "80.0 %" in rows[0].gate and "fp32 88.0 %" in rows[0].gate
+    assert rows[0].kept.startswith("1 block(s), 4 ops") and "CONV_2D x1" in rows[0].integer
+    assert rows[0].ranking == [("#12 CONV_2D (+3 ops)", "0.5", "CONV_2D #12")]
+    assert build_int8({}) == []
