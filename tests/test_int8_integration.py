@@ -57,7 +57,8 @@ def test_int8_is_a_parity_stage_with_tolerances_in_every_pipeline():
     from ppocr_convert.config import TARGETS
     from ppocr_convert.parity.pipelines import load_pipeline, pipeline_names
     from ppocr_convert.release import DEFAULT_TARGETS
-    assert "tflite-int8" in TARGETS and "tflite-int8" in DEFAULT_TARGETS
+    # a stage of `all`; opt-in for release until it meets its accuracy targets (README, INT8)
+    assert "tflite-int8" in TARGETS and "tflite-int8" not in DEFAULT_TARGETS
     for name in pipeline_names():
         tol = load_pipeline(name).tolerances
         assert "tflite-int8" in tol["same_input"] and "tflite-int8" in tol["pipeline"], name
