@@ -57,7 +57,8 @@ def convert_once(model: str, out_dir: Path, cache_dir: Path, src: Path | None) -
     return {
         "model": model,
         "convert_total_s": total,
-        "stages": [{"stage": s.stage, "cached": s.cached, "seconds": s.seconds, "peak_rss_mb": s.peak_rss_mb}
+        "stages": [{"stage": s.stage, "cached": s.cached, "seconds": s.seconds, "peak_rss_mb": s.peak_rss_mb,
+                    **({"detail": s.detail} if s.detail else {})}  # how it was built (re-emitted rec buckets)
                    for s in result.stages],
         "phase_peak_rss_mb": peaks,
         "artifacts": {t: {"path": str(result.artifact_dirs[t] / m["file"]), "bytes": m["bytes"],
