@@ -59,8 +59,11 @@ def make_engine(name: str = "local", workers: int | None = None, address: str | 
 _WORKER: ImageWorker | None = None  # the ImageWorker of a pool process, opened by _init_worker
 
 
-def _init_worker(spec: WorkSpec) -> None:
+def _init_worker(spec: WorkSpec, ignore_sigint: bool = False) -> None:
     global _WORKER
+    if ignore_sigint:  # Ctrl-C reaches the whole process group: the parent stops the pool
+        import signal
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("OMP_NUM_THREADS", str(spec.threads))
     import paddle  # noqa: F401  (before TensorFlow/LiteRT: the other order segfaults Paddle Inference)
     _WORKER = ImageWorker(spec)
@@ -107,7 +110,7 @@ class LocalEngine:
     def _pool(self, spec: WorkSpec, tasks: list[ImageTask]) -> Iterator[ImageResult]:
         import multiprocessing
         n = min(self.workers, len(tasks))
-        pool = multiprocessing.get_context("spawn").Pool(n, initializer=_init_worker, initargs=(spec,))
+        pool = multiprocessing.get_context("spawn").Pool(n, initializer=_init_worker, initargs=(spec, True))
         try:
             for result, pid, rss in pool.imap_unordered(_process_with_rss, tasks, chunksize=1):
                 self.worker_peak_rss_mb[pid] = max(self.worker_peak_rss_mb.get(pid, 0.0), rss)
