@@ -50,10 +50,12 @@ def one_run(pipeline: str, images: list[str], workers: int, engine: str, results
 
     pipe = load_pipeline(pipeline)
     paths = [Path(p) for p in images]
+    from bench.measure import CpuLoad
     t0 = time.perf_counter()
-    run = run_parity(pipe, paths, TARGETS, Path(work), workers=workers, engine=engine,
-                     results_cache=Path(results_cache) if results_cache else None,
-                     labels=load_labels(Path(labels)) if labels else None)
+    with CpuLoad() as load:  # other processes' CPU while this ran: the noise on a shared machine
+        run = run_parity(pipe, paths, TARGETS, Path(work), workers=workers, engine=engine,
+                         results_cache=Path(results_cache) if results_cache else None,
+                         labels=load_labels(Path(labels)) if labels else None)
     seconds = time.perf_counter() - t0
     h = hashlib.sha256()
     n_lines = 0
@@ -67,7 +69,7 @@ def one_run(pipeline: str, images: list[str], workers: int, engine: str, results
             "seconds": round(seconds, 2), "images_per_s": round(len(paths) / seconds, 4),
             "peak_rss_mb_tree": round(run.peak_rss_mb or 0.0, 1),
             "peak_rss_mb_per_worker": [round(x, 1) for x in sorted(per_worker)],
-            "lines_sha256": h.hexdigest(), "lines": n_lines}
+            "lines_sha256": h.hexdigest(), "lines": n_lines, "cpu_load": load.to_dict()}
 
 
 def in_child(**kwargs) -> dict:
@@ -159,12 +161,12 @@ def main(
 
 
 def render(res: dict) -> str:
-    rows = ["| engine | workers | images | images/s | × first row | peak RSS per worker (MB) | peak RSS all (MB) |",
-            "|---|---|---|---|---|---|---|"]
+    rows = ["| engine | workers | images | images/s | × first row | peak RSS per worker (MB) | peak RSS all (MB) "
+            "| other processes' CPU |", "|---|---|---|---|---|---|---|---|"]
     for r in res["runs"]:
         rows.append(f"| {r['engine']} | {r['workers']} | {r['images']} | {r['images_per_s']:.3f} | "
                     f"{r['speedup_vs_first']:.2f} | {', '.join(f'{x:.0f}' for x in r['peak_rss_mb_per_worker'])} | "
-                    f"{r['peak_rss_mb_tree']:.0f} |")
+                    f"{r['peak_rss_mb_tree']:.0f} | {100 * r['cpu_load']['other_procs']:.0f} % |")
     out = "\n".join(rows)
     out += f"\n\nIdentical per-image lines (timings aside) in every run: {'yes' if res['identical_lines'] else 'NO'}."
     if "resume" in res:
