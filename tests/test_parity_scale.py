@@ -271,3 +271,19 @@ def test_ray_local_mode_gives_the_same_lines_as_the_local_engine(onnx_models, tm
     assert ray.engine == "ray" and ray.computed == 2
     assert _lines(ray) == _lines(local)
     assert _report(ray) == _report(local)
+
+
+@pytest.mark.models
+def test_release_parity_child_starts_its_own_workers(onnx_models, tmp_path):
+    """release measures parity in a spawned child; that child must be allowed to start the
+    parity workers (a multiprocessing.Pool's daemonic worker could not)."""
+    from ppocr_convert.release import measure_in_child
+    _, models = onnx_models
+    images = [CALIBRATION / "07_en.jpg", CALIBRATION / "16_text_rec.jpg"]
+    peak = measure_in_child("PP-OCRv5_mobile", images, ["onnx"], tmp_path,
+                            {s: models[s] for s in ("paddle", "onnx")}, CALIBRATION, workers=2)
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["images"] == ["07_en.jpg", "16_text_rec.jpg"] and report["failures"] == []
+    assert len((tmp_path / "report" / "results.jsonl").read_text().splitlines()) == 2
+    assert peak and peak > 100
+    assert [p.name for p in tmp_path.iterdir()] == ["report"], "the run's own stored results are removed"
