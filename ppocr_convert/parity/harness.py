@@ -13,6 +13,7 @@ aggregated from the stored results. The result is a typed `ParityReport`
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import tempfile
 import time
@@ -143,7 +144,8 @@ def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], wor
     provenance: dict = {}
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    run_dir = Path(tempfile.mkdtemp(dir=work_dir, prefix="parity-run-"))
+    sweep_stale_runs(work_dir)
+    run_dir = Path(tempfile.mkdtemp(dir=work_dir, prefix=f"parity-run-{os.getpid()}-"))
     start = time.perf_counter()
     with RssSampler() as rss:
         if stage_models is None:
@@ -210,6 +212,19 @@ def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], wor
     return ParityRun(report, heatmaps, rss.peak_mb, run_dir=run_dir, computed=len(todo),
                      reused=len(images) - len(todo), seconds=seconds, engine=the_engine.name,
                      workers=the_engine.workers, worker_peak_rss_mb=list(worker_rss.values()))
+
+
+def sweep_stale_runs(work_dir: Path) -> None:
+    """Remove the run dirs of interrupted runs (their process is gone): what they finished
+    is in the result cache, not there."""
+    for d in work_dir.glob("parity-run-*"):
+        try:
+            pid = int(d.name.split("-")[2])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except (ValueError, IndexError, PermissionError, OSError):
+            continue
 
 
 # modules whose code decides a per-image result: part of the result cache key
