@@ -226,8 +226,8 @@ def parity(
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1,
                                           help="parallel workers, each with every stage's models loaded once "
                                                "(default: the machine's cores)"),
-    engine: str = typer.Option("local", "--engine", help="local (process pool) or ray (pip install "
-                                                         "'ppocr-convert[ray]')"),
+    engine: str = typer.Option("local", "--engine", help="local (process pool) or ray (the optional "
+                                                         "ray extra: Ray Data 2.60.0)"),
     ray_address: Optional[str] = typer.Option(None, "--ray-address",
                                               help="join this Ray cluster (default: start a local Ray)"),
     no_cache: bool = typer.Option(False, "--no-cache", help="recompute every image and rewrite its cached result"),

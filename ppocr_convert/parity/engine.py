@@ -157,8 +157,9 @@ class RayEngine:
         try:
             import ray
         except ImportError:
-            raise ConfigError("--engine ray needs Ray", hint="pip install 'ppocr-convert[ray]' (ray[data]==2.60.0)") \
-                from None
+            raise ConfigError("--engine ray needs Ray, which is not installed",
+                              hint="install the optional ray extra of ppocr-convert (Ray Data 2.60.0, pinned in "
+                                   "requirements.lock)") from None
         import pickle
         started = False
         if not ray.is_initialized():
