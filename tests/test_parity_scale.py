@@ -122,7 +122,7 @@ class FakeWorker:
         if FakeWorker.fail_after is not None and len(FakeWorker.computed) >= FakeWorker.fail_after:
             raise KeyboardInterrupt
         FakeWorker.computed.append(task.path.name)
-        n = int(task.path.stem[1:])
+        n = int(task.path.stem[1:].split("-")[0])
         return ImageResult(task.index, task.path.name, entry=_entry(1 + n % 3, exact=n % 2 == 0),
                            heatmaps={"onnx": b"png"})
 
@@ -175,6 +175,16 @@ def test_an_interrupted_run_resumes_with_only_the_missing_images(fake_run, tmp_p
     # every way of getting there gives the same report and the same lines
     assert resumed.report == again.report == refreshed.report
     assert list(read_results(resumed.results_path)) == list(read_results(refreshed.results_path))
+
+
+def test_a_copy_of_a_photo_under_another_name_is_reported_under_its_own_name(fake_run, tmp_path):
+    run, images = fake_run
+    copy = images[0].with_name("i0-copy.jpg")
+    copy.write_bytes(images[0].read_bytes())
+    images.append(copy)
+    result = run()
+    assert result.result.images[-2:] == ["i5.jpg", "i0-copy.jpg"]
+    assert [line["image"] for line in read_results(result.results_path)][-1] == "i0-copy.jpg"
 
 
 def test_report_is_the_same_whatever_order_results_arrive_in(fake_run, monkeypatch):

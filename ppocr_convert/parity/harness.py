@@ -272,6 +272,8 @@ def aggregate(store: ResultStore, keys: list[str], images: list[Path], out: Path
             if result is None:  # vanished or damaged between the run and now
                 raise ParityError(f"the stored result of {Path(path).name} is missing or damaged",
                                   hint="run again (with --no-cache to recompute every image)")
+            # entries are keyed by content: a copy of a photo under another name shares its entry
+            result.index, result.image = i, Path(path).name
             writer.write(result)
             if result.skipped is not None:
                 skipped.append(SkippedImage(result.image, result.skipped))
