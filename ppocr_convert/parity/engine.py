@@ -16,6 +16,7 @@ intra-op thread per model: any engine and any number of workers give identical r
 """
 from __future__ import annotations
 
+import logging
 import os
 from typing import Iterable, Iterator, Protocol
 
@@ -165,9 +166,10 @@ class RayEngine:
         if not ray.is_initialized():
             # no address: a local Ray on this machine's cores; else join the cluster
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
-                     num_cpus=None if self.address else max(self.workers, 1))
+                     num_cpus=None if self.address else max(self.workers, 1), logging_level=logging.WARNING)
             started = True
         try:
+            logging.getLogger("ray.data").setLevel(logging.WARNING)  # execution plans, progress: not ours to show
             ctx = ray.data.DataContext.get_current()
             ctx.enable_progress_bars = False
             # tasks are pickled: paths and ground-truth lines travel as bytes, not Arrow columns
