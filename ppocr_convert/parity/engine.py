@@ -57,6 +57,7 @@ def make_engine(name: str = "local", workers: int | None = None, address: str | 
 
 # ---------------------------------------------------------------- local: this process or a spawned pool
 
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 _WORKER: ImageWorker | None = None  # the ImageWorker of a pool process, opened by _init_worker
 
 
@@ -66,6 +67,8 @@ def _init_worker(spec: WorkSpec, ignore_sigint: bool = False) -> None:
         import signal
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("OMP_NUM_THREADS", str(spec.threads))
+    import cv2
+    cv2.setNumThreads(spec.threads)  # OpenCV's own pool (resize, warps) would take every core per worker
     import paddle  # noqa: F401  (before TensorFlow/LiteRT: the other order segfaults Paddle Inference)
     _WORKER = ImageWorker(spec)
 
@@ -111,7 +114,18 @@ class LocalEngine:
     def _pool(self, spec: WorkSpec, tasks: list[ImageTask]) -> Iterator[ImageResult]:
         import multiprocessing
         n = min(self.workers, len(tasks))
-        pool = multiprocessing.get_context("spawn").Pool(n, initializer=_init_worker, initargs=(spec, True))
+        # the BLAS/OpenMP pools are sized when a worker first imports numpy, before its
+        # initializer runs: the spawned workers inherit these from this process's environment
+        saved = {k: os.environ.get(k) for k in THREAD_ENV}
+        os.environ.update({k: str(spec.threads) for k in THREAD_ENV})
+        try:
+            pool = multiprocessing.get_context("spawn").Pool(n, initializer=_init_worker, initargs=(spec, True))
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
         try:
             for result, pid, rss in pool.imap_unordered(_process_with_rss, tasks, chunksize=1):
                 self.worker_peak_rss_mb[pid] = max(self.worker_peak_rss_mb.get(pid, 0.0), rss)
