@@ -84,8 +84,19 @@ goldens: setup ## rewrite golden/ from the reference pipeline on IMAGES (review 
 
 BENCH_ARGS ?=
 BENCH_JSON ?= bench/results/latest.json
-bench: setup ## conversion cost, artifact latency and size, printed as a table (BENCH_ARGS="--quick --models det")
+PARITY_BENCH_N ?= 200
+PARITY_BENCH_ARGS ?= --workers 1,2 --ray
+bench: setup ## conversion cost, artifact latency and size, and parity throughput at 1/2 workers and Ray (PARITY_BENCH_N pages)
 	$(BIN)/python -m bench.run_bench $(BENCH_ARGS)
+	$(MAKE) bench-parity
+
+PARITY_EVALSET = .cache/evalset-$(PARITY_BENCH_N)
+.PHONY: bench-parity
+bench-parity: setup $(PARITY_EVALSET)/labels.json ## parity images/s at 1/2 workers and Ray, peak RSS per worker (PARITY_BENCH_ARGS="... --resume")
+	$(BIN)/python -m bench.parity_throughput run --images $(PARITY_EVALSET) $(PARITY_BENCH_ARGS)
+
+$(PARITY_EVALSET)/labels.json:
+	$(MAKE) evalset EVALSET=$(PARITY_EVALSET) EVALSET_N=$(PARITY_BENCH_N)
 
 .PHONY: bench-readme
 bench-readme: setup ## rewrite README's benchmark table from the last run (BENCH_JSON, default bench/results/latest.json)
@@ -100,6 +111,7 @@ bench-int8: setup evalset ## INT8 vs FP32 (PIPELINE): GT accuracy on the labelle
 	$(BIN)/python -m bench.int8 --pipeline $(PIPELINE) --evalset $(EVALSET)
 
 EVALSET ?= .cache/evalset
+EVALSET_N ?= 40
 .PHONY: evalset
-evalset: setup fonts ## labelled evaluation set (rendered pages with ground truth), deterministic
-	$(BIN)/ppocr-convert evalset --out $(EVALSET) --n 40 --seed 0
+evalset: setup fonts ## labelled evaluation set (rendered pages with ground truth), deterministic; EVALSET_N=1000 for a larger one
+	$(BIN)/ppocr-convert evalset --out $(EVALSET) --n $(EVALSET_N) --seed 0

@@ -235,16 +235,31 @@ def parity(
                                            "tflite-int8 on request)"),
     limit: Optional[int] = typer.Option(None, "--limit", help="use only the first N images"),
     labels: Optional[Path] = typer.Option(None, "--labels", help='ground truth JSON {image: [{"text", "box"}]}'),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1,
+                                          help="parallel workers, each with every stage's models loaded once "
+                                               "(default: the machine's cores)"),
+    engine: str = typer.Option("local", "--engine", help="local (process pool) or ray (the optional "
+                                                         "ray extra: Ray Data 2.60.0)"),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address",
+                                              help="join this Ray cluster (default: start a local Ray)"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="recompute every image and rewrite its cached result"),
+    html_images: int = typer.Option(50, "--html-images", help="report.html of a set over 200 images shows the "
+                                                              "worst N"),
     as_json: bool = typer.Option(False, "--json", help="print the per-stage summary as JSON"),
     debug: bool = typer.Option(False, "--debug"),
 ):
-    """Run the reference OCR pipeline on every stage and report the drift from Paddle."""
+    """Run the reference OCR pipeline on every stage and report the drift from Paddle.
+
+    Each image's results are cached as soon as they are computed (by the image's, the
+    artifacts' and the harness code's hashes): an interrupted run, run again, computes only
+    the images it lacks."""
     from .errors import ParityError, SourceError
     from .ocr.image_io import list_images
     from .parity.harness import run_parity
     from .parity.pipelines import load_pipeline, pipeline_for_model, pipeline_names
     from .parity.labels import load_labels
     from .parity.report import write_report
+    from .chain.sources import cache_root
     try:
         pipe = load_pipeline(name) if name in pipeline_names() else pipeline_for_model(
             __import__("ppocr_convert.config", fromlist=["x"]).load_model_config(name).name)
@@ -256,8 +271,13 @@ def parity(
         with console.status(f"[bold]{pipe.name}[/] parity") as status:
             run = run_parity(pipe, paths, list(targets), out_dir.parent / f".{out_dir.name}-work",
                              progress=lambda s, m: status.update(f"[bold]{pipe.name}[/] › {s}: {m}"),
-                             labels=load_labels(labels) if labels else None)
-            write_report(run, out_dir, images)
+                             labels=load_labels(labels) if labels else None, workers=workers, engine=engine,
+                             ray_address=ray_address, results_cache=cache_root() / "parity-images",
+                             refresh=no_cache)
+            try:
+                write_report(run, out_dir, images, html_images=html_images)
+            finally:
+                run.remove()
     except ConvertError as e:
         _fail(e, debug)
     report = run.result
@@ -265,7 +285,10 @@ def parity(
         out.print_json(json.dumps({k: v for k, v in report.to_dict().items() if k in ("stages", "failures")}))
     else:
         _print_parity_tables(report)
-        out.print(f"report: {out_dir / 'report.html'}", soft_wrap=True)
+        out.print(f"{run.computed} images measured, {run.reused} reused from the cache; {run.engine} engine, "
+                  f"{run.workers} workers, {run.seconds:.1f} s", soft_wrap=True)
+        out.print(f"report: {out_dir / 'report.html'} (every image: {out_dir / report.results_file})",
+                  soft_wrap=True)
     if report.failures:
         for f in report.failures:
             console.print(f"[red]parity:[/] {f.stage} {f.view} {f.metric}={f.value} breaks limit {f.limit}")
@@ -308,6 +331,8 @@ def release(
                                       help="targets (default: onnx, tflite-fp32, tflite-fp16; "
                                            "add tflite-int8 on request)"),
     no_cache: bool = typer.Option(False, "--no-cache", help="rebuild every stage and rerun parity"),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1,
+                                          help="parity gate workers (default: the machine's cores)"),
     remote_cache: Optional[str] = REMOTE_CACHE_OPTION,
     as_json: bool = typer.Option(False, "--json", help="print dist/manifest.json"),
     debug: bool = typer.Option(False, "--debug"),
@@ -321,7 +346,7 @@ def release(
     try:
         with console.status("release") as status:
             result = run_release(out_dir, images, models=list(models) or None, targets=list(targets) or None,
-                                 use_cache=not no_cache, remote_cache=remote_cache,
+                                 use_cache=not no_cache, remote_cache=remote_cache, workers=workers,
                                  progress=lambda s, m: status.update(f"[bold]release[/] › {s}: {m}"))
     except ParityError as e:
         failures = getattr(e, "failures", [])

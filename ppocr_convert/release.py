@@ -35,7 +35,7 @@ from .reference import reference_dir, reference_key
 DEFAULT_TARGETS = ["onnx", "tflite-fp32", "tflite-fp16"]
 # bump when the harness's results change for the same inputs (invalidates cached parity);
 # the report's SCHEMA_VERSION is part of the key too
-HARNESS_VERSION = "2"
+HARNESS_VERSION = "3"  # 3: per image on an engine, one intra-op thread per model
 
 ProgressFn = Callable[[str, str], None]
 
@@ -78,7 +78,7 @@ def _images_fingerprint(images: list[Path]) -> str:
 
 def _parity(pipe: PipelineConfig, convs: dict[str, ConversionResult], targets: list[str], images: list[Path],
             images_dir: Path, out_dir: Path, cache: StageCache,
-            progress: ProgressFn) -> tuple[ParityReport, ParityRecord]:
+            progress: ProgressFn, workers: int | None = None) -> tuple[ParityReport, ParityRecord]:
     """Run (or reuse) the parity report of one pipeline, judged with today's tolerances."""
     det, rec = convs[pipe.det_config.name], convs[pipe.rec_config.name]
     # tolerances are not part of the key: they judge the measurements, they don't change them.
@@ -100,7 +100,7 @@ def _parity(pipe: PipelineConfig, convs: dict[str, ConversionResult], targets: l
         for t in targets:
             stage_models[t] = StageModels(t, artifact_paths(det, t), artifact_paths(rec, t))
         progress("parity", f"{pipe.name} on {len(images)} images (in a child process)")
-        peak.append(measure_in_child(pipe.name, images, targets, tmp, stage_models, images_dir))
+        peak.append(measure_in_child(pipe.name, images, targets, tmp, stage_models, images_dir, workers))
 
     start = time.perf_counter()
     entry, reused = cache.build("parity", key, build, label=pipe.name)
@@ -126,31 +126,41 @@ def _parity(pipe: PipelineConfig, convs: dict[str, ConversionResult], targets: l
 
 
 def measure_in_child(pipeline: str, images: list[Path], targets: list[str], work_dir: Path,
-                     stage_models: dict[str, StageModels], images_dir: Path) -> float | None:
+                     stage_models: dict[str, StageModels], images_dir: Path,
+                     workers: int | None = None) -> float | None:
     """run_parity + write_report in a fresh (spawned) process; returns its peak RSS.
 
     After a release has converted a dozen models in this process, the memory the
     runtimes keep (allocator arenas, library caches, a TensorFlow import) stays resident:
     a parity run on top of it peaked at 6.2 GB. A child starts from nothing and gives all
     of it back when it exits. Errors come back as the same ConvertError (errors.py keeps
-    them picklable); Ctrl-C terminates the child."""
+    them picklable); Ctrl-C terminates the child. The child is not a daemon (a
+    ProcessPoolExecutor's, not a multiprocessing.Pool's): it starts the parity workers."""
     import multiprocessing
-    pool = multiprocessing.get_context("spawn").Pool(1)
+    from concurrent.futures import ProcessPoolExecutor
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
     try:
-        peak = pool.apply(_parity_in_child, (pipeline, images, targets, work_dir, stage_models, images_dir))
+        peak = pool.submit(_parity_in_child, pipeline, images, targets, work_dir, stage_models, images_dir,
+                           workers).result()
     except BaseException:
-        pool.terminate()
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
         raise
-    # a clean exit, not Pool.__exit__'s SIGTERM: Paddle's signal handler would print a crash banner
-    pool.close()
-    pool.join()
+    # a clean exit, not a SIGTERM: Paddle's signal handler would print a crash banner
+    pool.shutdown(wait=True)
     return peak
 
 
 def _parity_in_child(pipeline: str, images: list[Path], targets: list[str], work_dir: Path,
-                     stage_models: dict[str, StageModels], images_dir: Path) -> float | None:
-    run = run_parity(load_pipeline(pipeline), images, targets, work_dir, stage_models=stage_models)
-    write_report(run, work_dir / "report", images_dir)
+                     stage_models: dict[str, StageModels], images_dir: Path,
+                     workers: int | None = None) -> float | None:
+    run = run_parity(load_pipeline(pipeline), images, targets, work_dir, stage_models=stage_models,
+                     workers=workers)
+    try:
+        write_report(run, work_dir / "report", images_dir)
+    finally:
+        run.remove()
     return run.peak_rss_mb
 
 
@@ -168,7 +178,7 @@ def build_info(parity: dict[str, ParityRecord], rss: RssSampler | None = None, s
 
 def release(out_dir: Path, images_dir: Path, models: list[str] | None = None, targets: list[str] | None = None,
             use_cache: bool = True, cache_dir: Path | None = None, remote_cache: str | None = None,
-            progress: ProgressFn = lambda s, m: None) -> ReleaseResult:
+            progress: ProgressFn = lambda s, m: None, workers: int | None = None) -> ReleaseResult:
     targets = list(targets or DEFAULT_TARGETS)
     check_targets(targets)
     skipped: list[dict] = []
@@ -201,7 +211,7 @@ def release(out_dir: Path, images_dir: Path, models: list[str] | None = None, ta
             if pipe.det_config.name in convs and pipe.rec_config.name in convs:
                 rss.mark(f"parity {name}")
                 parity[name], records[name] = _parity(pipe, convs, targets, images, images_dir,
-                                                      staging / "parity" / name, cache, progress)
+                                                      staging / "parity" / name, cache, progress, workers)
         failures = [{"pipeline": p, **to_jsonable(f)} for p, rep in parity.items() for f in rep.failures]
         manifest = release_manifest(convs, targets, parity, skipped, images)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")

@@ -14,7 +14,6 @@ from conftest import FIGURES
 from onnx import numpy_helper
 
 from ppocr_convert.goldens import golden_path
-from ppocr_convert.parity import harness
 from ppocr_convert.parity.harness import StageModels, build_stage_models, run_parity
 from ppocr_convert.parity.pipelines import load_pipeline
 from ppocr_convert.runners import Runner
@@ -31,38 +30,39 @@ def live_runners() -> int:
 
 
 @pytest.mark.models
-def test_harness_holds_one_stage_of_sessions_at_a_time(tmp_path, monkeypatch):
-    """Regression (release peaked at 9.7 GB): every stage's models are closed before the next
-    stage's open. Real ONNX Runtime sessions, the packaged PP-OCRv5 ONNX as every stage."""
+def test_harness_opens_each_stage_once_and_releases_every_session(tmp_path, monkeypatch):
+    """Per image, every stage runs on that image (image_worker.py): each stage's models are
+    opened once for the whole run (not once per image), and every session is released when
+    the run ends. Real ONNX Runtime sessions, the packaged PP-OCRv5 ONNX as every stage."""
     from ppocr_convert.chain.sources import packaged_onnx_source
+    from ppocr_convert.parity import image_worker
     pipe = load_pipeline("PP-OCRv5_mobile")
     sources = [packaged_onnx_source(c) for c in (pipe.det_config, pipe.rec_config)]
     if None in sources:
         pytest.fail("packaged PP-OCRv5 ONNX not installed (make setup)")
     det, rec = (s.path for s in sources)
     models = {s: StageModels(s, det, rec) for s in ("paddle", "onnx-raw", "onnx")}
-    opened, live_at_open = [], []
-    real_open = harness.StageRunners.open
+    opened = []
+    real_open = image_worker.StageRunners.open
 
-    def counting_open(stage_models):
-        live_at_open.append(live_runners())
-        opened.append(stage_models.stage)
-        return real_open(stage_models)
-    monkeypatch.setattr(harness.StageRunners, "open", counting_open)
+    def counting_open(stage_models, threads=None):
+        opened.append((stage_models.stage, threads))
+        return real_open(stage_models, threads)
+    monkeypatch.setattr(image_worker.StageRunners, "open", counting_open)
     images = [CALIBRATION / "07_en.jpg", CALIBRATION / "16_text_rec.jpg"]
     before = live_runners()
     run = run_parity(pipe, images, ["onnx-raw", "onnx"], tmp_path / "work", stage_models=models)
-    assert opened == ["paddle", "onnx-raw", "onnx"]  # the strategies ride on the onnx-raw pass
-    assert live_at_open == [before] * 3, "a previous stage's sessions were still alive"
+    # once each, one intra-op thread each (the same numbers for any number of workers)
+    assert opened == [("paddle", 1), ("onnx-raw", 1), ("onnx", 1)]
     assert live_runners() == before
-    # the same model on every side: identical readings, and the reference outputs spilled
-    # to the work dir are gone afterwards
+    # the same model on every side: identical readings
     assert run.result.failures == [] and run.result.stages["onnx"].same_input.line_text_agreement == 1.0
     names = list(run.result.strategies)  # in the order static_strategies lists them, run after run
     assert [n.split(" ")[0] for n in names] == ["plain:", "deployed", "deployed:"]
     assert all(list(e.strategies) == names for e in run.result.per_image.values())
-    assert not list((tmp_path / "work").glob("reference-outputs-*"))
-    assert run.peak_rss_mb > 100
+    assert run.computed == 2 and run.peak_rss_mb > 100
+    run.remove()
+    assert not list((tmp_path / "work").iterdir()), "the run's stored results are removed with it"
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import pytest
 from ppocr_convert.chain.conversion import ConvertOptions, convert
 from ppocr_convert.config import FLOAT_TARGETS as TARGETS, load_model_config
 from ppocr_convert.errors import ParityError
+from ppocr_convert.parity.report_schema import SCHEMA_VERSION
 
 pytestmark = pytest.mark.slow
 MODELS = ["PP-OCRv5_mobile_det", "PP-OCRv5_mobile_rec"]
@@ -112,5 +113,6 @@ def test_release_records_parity_memory_and_rebuilds_a_stale_cached_report(few_im
     assert {"convert PP-OCRv5_mobile_det", "parity PP-OCRv5_mobile", "publish"} <= set(phases)
     assert again.build["peak_rss_mb"] == max(phases.values())
     assert phases["parity PP-OCRv5_mobile"] >= 0.8 * record["peak_rss_mb"]
-    assert all(json.loads(p.read_text())["schema_version"] == 2 for p in cached)
-    assert json.loads((dist / "parity" / "PP-OCRv5_mobile" / "report.json").read_text())["schema_version"] == 2
+    assert all(json.loads(p.read_text())["schema_version"] == SCHEMA_VERSION for p in cached)
+    published = json.loads((dist / "parity" / "PP-OCRv5_mobile" / "report.json").read_text())
+    assert published["schema_version"] == SCHEMA_VERSION

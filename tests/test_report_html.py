@@ -99,6 +99,8 @@ def make_report(failing: bool) -> dict:
                                                          same_texts=[("hello world", "hellp world")])},
                         "strategies": {}},
         },
+        "results_file": "results.jsonl",
+        "per_image_inline": True,
     }
 
 
@@ -396,7 +398,7 @@ def test_typed_report_keeps_the_json_shape():
     assert plain["per_image"]["doc.jpg"]["stages"]["onnx"]["same_input"]["rec"]["argmax_agreement"] == 1.0
 
 
-@pytest.mark.parametrize("version", [None, 1, 3])
+@pytest.mark.parametrize("version", [None, 1, 2, 4])
 def test_other_schema_versions_are_refused(version):
     from ppocr_convert.parity.report_schema import StaleReportError
     report = make_report(failing=False)
@@ -404,7 +406,8 @@ def test_other_schema_versions_are_refused(version):
         del report["schema_version"]  # what the untyped harness (version 1) wrote
     else:
         report["schema_version"] = version
-    with pytest.raises(StaleReportError, match=f"schema version {version or 1}, this ppocr-convert reads 2"):
+    expected = f"schema version {version or 1}, this ppocr-convert reads {SCHEMA_VERSION}"
+    with pytest.raises(StaleReportError, match=expected):
         ParityReport.from_dict(report, source="cache/report.json")
 
 

@@ -5,12 +5,15 @@ Two views, both against the `paddle` reference:
 2. pipeline: every stage run as it would be deployed (its own static shape) on the
    images — what static shapes and FP16 cost the user.
 
-The result is a typed `ParityReport` (report_schema.py), judged by gate.py.
+Per image (image_worker.py), on an engine (engine.py: in process, a spawned process pool,
+or Ray), each image's result stored as it finishes (result_store.py) and the report
+aggregated from the stored results. The result is a typed `ParityReport`
+(report_schema.py), judged by gate.py.
 """
 from __future__ import annotations
 
 import dataclasses
-import gc
+import os
 import shutil
 import tempfile
 import time
@@ -24,60 +27,67 @@ from .. import model_params
 from ..chain.conversion import ConvertOptions, convert
 from ..config import TARGETS, ModelConfig
 from ..errors import ConfigError, ParityError
-from ..ocr import OCRPipeline, load_image
-from ..ocr.det import preprocess as det_preprocess
-from ..ocr.geometry import crop_rotated
-from ..ocr.rec import choose_bucket, ctc_greedy_decode, needed_width, preprocess_batch
-from ..reference import reference_dir
-from ..runners import Runner, open_runner
-from .gate import CRASH_PREFIX, apply_gate, validate_tolerances
-from .heatmap import heatmap_thumbnail
 from ..memory import RssSampler
-from .metrics import aggregate_lines, argmax_agreement, binary_agreement, compare_lines, tensor_stats
+from ..ocr import OCRPipeline
+from ..reference import reference_dir
+from ..runners import Runner
+from .engine import make_engine
+from .gate import apply_gate, validate_tolerances
+from .image_worker import ImageTask, StageModels, StageRunners, WorkSpec, failure_reason  # noqa: F401
+from .metrics import aggregate_lines
 from .pipelines import PipelineConfig
 from .records import from_jsonable
 from .report_schema import (
     DeployedRecipe,
-    DetTensorStats,
     GroundTruthSummary,
     ImageEntry,
     ImageReference,
     LineAggregate,
     LineComparison,
     ParityReport,
-    RecTensorStats,
     ReferenceInfo,
-    SameInputImage,
     SameInputSummary,
     SkippedImage,
-    StageImageResult,
     StageSummary,
     StrategyImageResult,
     StrategySummary,
-    TextPair,
 )
+from .result_store import ResultStore, ResultsWriter, file_digest, image_key, json_digest, read_results
 
 ProgressFn = Callable[[str, str], None]
 
-
-@dataclass
-class StageModels:
-    stage: str
-    det: Path
-    rec: Path | list[Path]  # several static-width rec models = width buckets
+RESULTS_FILE = "results.jsonl"  # every image's result, one JSON line each, in image order
+# report.json holds every image's full results up to this many images; beyond, only the
+# summaries (each image's results stay in results.jsonl, the HTML shows the worst ones)
+PER_IMAGE_INLINE_MAX = 200
 
 
 @dataclass
 class ParityRun:
     result: ParityReport
-    # (image, stage) → BGR thumbnail of |Δ det prob| on the same input (heatmap.py)
-    det_heatmaps: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    # (image, stage) → PNG of |Δ det prob| on the same input (heatmap.py), in the result store
+    det_heatmaps: dict[tuple[str, str], Path] = field(default_factory=dict)
     peak_rss_mb: float | None = None  # this process and its children while the run lasted
+    run_dir: Path | None = None  # results.jsonl (image order) and the run's own entries; remove() drops it
+    computed: int = 0  # images measured by this run
+    reused: int = 0  # images whose stored results were reused
+    seconds: float = 0.0
+    engine: str = "local"
+    workers: int = 1
+    worker_peak_rss_mb: list[float] = field(default_factory=list)  # per pool worker / Ray actor
 
     @property
     def report(self) -> dict:
         """report.json's content (a fresh dict on each access), for readers of the JSON shape."""
         return self.result.to_dict()
+
+    @property
+    def results_path(self) -> Path | None:
+        return self.run_dir / RESULTS_FILE if self.run_dir is not None else None
+
+    def remove(self) -> None:
+        if self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
 def build_stage_models(pipe: PipelineConfig, targets: list[str], work_dir: Path, cache_dir: Path | None,
@@ -112,130 +122,66 @@ def artifact_paths(result, target: str) -> Path | list[Path]:
     return d / m["file"]
 
 
-class ReferenceOutputs:
-    """The reference's same-input outputs (det map, rec logits per line crop), spilled to
-    disk under the work dir: every later stage is compared with them, and rec logits alone
-    are ~3-12 MB a line (18385 classes), far too much to hold for a whole image set."""
-
-    def __init__(self, work_dir: Path):
-        work_dir.mkdir(parents=True, exist_ok=True)
-        self.dir = Path(tempfile.mkdtemp(dir=work_dir, prefix="reference-outputs-"))
-
-    def _path(self, index: int) -> Path:
-        return self.dir / f"{index}.npz"
-
-    def save(self, index: int, det: np.ndarray, rec: list[np.ndarray]) -> None:
-        np.savez(self._path(index), det=det, **{f"rec{i}": r for i, r in enumerate(rec)})
-
-    def load(self, index: int) -> tuple[np.ndarray, list[np.ndarray]]:
-        with np.load(self._path(index)) as z:
-            n_rec = sum(k.startswith("rec") for k in z.files)
-            return z["det"], [z[f"rec{i}"] for i in range(n_rec)]
-
-    def remove(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-@dataclass
-class StageRunners:
-    """One stage's open inference sessions. Held for one pass over the images, then
-    dropped: sessions of several stages open at once cost gigabytes (release peaked at
-    9.7 GB when all stages' sessions were held together)."""
-    det: Runner
-    rec: Runner | list[Runner]  # a list: the static width buckets
-
-    @classmethod
-    def open(cls, models: StageModels) -> StageRunners:
-        rec = models.rec
-        return cls(open_runner(models.det, models.stage),
-                   [open_runner(p, models.stage) for p in rec] if isinstance(rec, list)
-                   else open_runner(rec, models.stage))
-
-
-@dataclass
-class _Image:
-    """What the reference pass leaves for the stage passes of one image."""
-    index: int
-    path: Path
-    ref_boxes: list[np.ndarray]  # unrounded, to cut exactly the crops the reference read
-    ref_texts: list[str]  # the reference's same-input decodes of those crops
-    gt_lines: list[dict] | None
-
-
-@dataclass
-class _Context:
-    """Everything a pass needs that does not change between stages."""
-    pipe: PipelineConfig
-    charset: list[str]
-    dparams: object
-    rparams: object
-    static_hw: tuple[int, int]
-    widths: list[int]
-    progress: ProgressFn
-
-    def ocr(self, runners: StageRunners) -> OCRPipeline:
-        return OCRPipeline(runners.det, runners.rec, self.charset, self.dparams, self.rparams,
-                           drop_score=self.pipe.drop_score)
-
-    def same_inputs(self, img: np.ndarray, boxes: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """The deployed det tensor, and the reference's line crops each at the width bucket
-        the deployed pipeline would pick (squashed into the widest if longer)."""
-        x_det, _ = det_preprocess(img, dataclasses.replace(self.dparams, static_hw=self.static_hw))
-        crops = [crop_rotated(img, b) for b in boxes]
-        crop_widths = [choose_bucket(needed_width(c, self.rparams.height), self.widths) or max(self.widths)
-                       for c in crops]
-        x_rec = [preprocess_batch([c], dataclasses.replace(self.rparams, static_width=w))
-                 for c, w in zip(crops, crop_widths)]
-        return x_det, x_rec
-
-
-def _failure_reason(path: Path, e: Exception) -> str:
-    return f"{path.name}: {CRASH_PREFIX}: {e.__class__.__name__}: {e}"[:500]
-
-
 def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], work_dir: Path,
                cache_dir: Path | None = None, progress: ProgressFn = lambda s, m: None,
                stage_models: dict[str, StageModels] | None = None, labels: dict | None = None,
-               with_strategies: bool = True) -> ParityRun:
+               with_strategies: bool = True, workers: int | None = 1, engine: str = "local",
+               ray_address: str | None = None, results_cache: Path | None = None,
+               refresh: bool = False) -> ParityRun:
     """`labels`: optional ground truth {image name: [{"text", "box"}]}; every stage (and the
     reference) is then also scored against it.
 
-    Stage by stage: the reference runs on every image first (its same-input outputs go to
-    disk), then each target stage opens its models, runs every image and is closed before
-    the next one opens, so at most one stage's sessions are in memory at a time."""
+    Image by image: an engine (engine.py: this process, a spawned process pool of `workers`,
+    or a Ray actor pool) runs every stage on each image (image_worker.py) and each image's
+    result is stored as it finishes (result_store.py). With `results_cache` the entries are
+    kept there, keyed by content, and a later run computes only the images it lacks
+    (`refresh`: compute all and rewrite the entries); without one they live in the run's
+    work dir. The report is then aggregated from the stored results in image order, one image
+    at a time, so it is the same for any number of workers and any engine, and memory does
+    not grow with the number of images."""
     for t in targets:
         if t not in TARGETS:
             raise ConfigError(f"unknown target {t!r}", hint=f"choose from {', '.join(TARGETS)}")
     validate_tolerances(pipe.tolerances)
     det_cfg, rec_cfg = pipe.det_config, pipe.rec_config
+    the_engine = make_engine(engine, workers, ray_address)
     provenance: dict = {}
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    sweep_stale_runs(work_dir)
+    run_dir = Path(tempfile.mkdtemp(dir=work_dir, prefix=f"parity-run-{os.getpid()}-"))
+    start = time.perf_counter()
     with RssSampler() as rss:
         if stage_models is None:
             stage_models, provenance = build_stage_models(pipe, targets, work_dir, cache_dir, progress)
-        dparams, rparams = model_params.det_params(det_cfg), model_params.rec_params(rec_cfg)
-        ctx = _Context(pipe, model_params.charset(rec_cfg), dparams, rparams, tuple(det_cfg.shape[2:]),
-                       list(rec_cfg.raw.get("widths") or [rec_cfg.shape[3]]), progress)
         # the static-shape strategies on dynamic weights (plain recipe, deployed det + one rec
         # width, ...) cost three more pipeline runs per image; a benchmark may skip them. They
-        # run on onnx-raw if converted, else on the reference, during that stage's pass.
+        # run on onnx-raw if converted, else on the reference.
         strategy_stage = ("onnx-raw" if "onnx-raw" in targets else "paddle") if with_strategies else None
-        ref_outputs = ReferenceOutputs(Path(work_dir))
-        try:
-            per_image, kept, skipped, strategy_names = _reference_pass(
-                ctx, stage_models["paddle"], images, labels, ref_outputs, strategy_stage == "paddle")
-            heatmaps: dict[tuple[str, str], np.ndarray] = {}
-            for stage in targets:
-                gc.collect()  # the previous stage's sessions are unreferenced now: free them before opening more
-                strategy_names += _stage_pass(ctx, stage_models[stage], per_image, kept, skipped, ref_outputs,
-                                              heatmaps, with_strategies=strategy_stage == stage)
-            gc.collect()
-        finally:
-            ref_outputs.remove()
+        spec = WorkSpec(pipe, {s: stage_models[s] for s in ["paddle", *targets]}, list(targets), strategy_stage)
+        store = ResultStore(results_cache if results_cache is not None else run_dir / "entries")
+        keys = image_keys(spec, images, labels)
+        todo = [ImageTask(i, path, labels.get(path.name, []) if labels is not None else None)
+                for i, path in enumerate(images) if refresh or results_cache is None or not store.has(keys[i])]
+        progress("images", f"{len(images) - len(todo)} of {len(images)} images already measured, "
+                           f"{len(todo)} to run ({the_engine.name}, {the_engine.workers} workers)")
+        done = len(images) - len(todo)
+        with ResultsWriter(run_dir / "results.partial.jsonl") as partial:
+            for result in the_engine.run(spec, todo):
+                store.put(keys[result.index], result)  # durable before it counts as done
+                partial.write(result)
+                done += 1
+                progress("images", f"{done}/{len(images)} {result.image}")
+        aggregated = aggregate(store, keys, images, run_dir / "results.jsonl", len(targets) > 0)
+    seconds = time.perf_counter() - start
 
-    if images and not per_image:
+    per_image, skipped, strategy_names = aggregated.per_image, aggregated.skipped, aggregated.strategy_names
+    if images and not aggregated.n_scored:
         raise ParityError(f"none of the {len(images)} images could be scored; first: {skipped[0].reason}",
                           hint="pass a directory of readable photos (.jpg/.png)")
-    summary = {s: summarise_stage(s, per_image) for s in targets}
+    dparams, rparams = model_params.det_params(det_cfg), model_params.rec_params(rec_cfg)
+    widths = list(rec_cfg.raw.get("widths") or [rec_cfg.shape[3]])
+    inline = aggregated.n_scored <= PER_IMAGE_INLINE_MAX
     report = ParityReport(
         pipeline=pipe.name,
         models={"det": det_cfg.name, "rec": rec_cfg.name},
@@ -245,129 +191,119 @@ def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], wor
             rec_height=rparams.height, rec_min_width=rparams.width, drop_score=pipe.drop_score, models=provenance,
             ground_truth=(ground_truth_summary([e.reference.ground_truth for e in per_image.values()])
                           if labels is not None else None)),
-        deployed=DeployedRecipe(list(ctx.static_hw), dparams.resize_mode, dparams.upscale, dparams.pad_value,
-                                ctx.widths[0], ctx.widths),
+        deployed=DeployedRecipe(list(det_cfg.shape[2:]), dparams.resize_mode, dparams.upscale, dparams.pad_value,
+                                widths[0], widths),
         labels=labels is not None,
         # static-shape recipes on the same (dynamic) weights, to show what each recipe costs
         strategies={name: strategy_summary(name, per_image) for name in strategy_names},
         targets=list(targets),
         images=list(per_image),
         skipped_images=skipped,
-        stages=summary,
+        stages={s: summarise_stage(s, per_image) for s in targets},
         failures=[],
-        per_image=per_image,
+        per_image={},
+        results_file=RESULTS_FILE,
+        per_image_inline=inline,
     )
     apply_gate(report, pipe.tolerances)
-    return ParityRun(report, heatmaps, rss.peak_mb)
+    if inline:  # small sets keep every image's full results in report.json too
+        report.per_image = {line["image"]: from_jsonable(ImageEntry, line["entry"])
+                            for line in read_results(run_dir / "results.jsonl") if "entry" in line}
+    heatmaps = {(line["image"], stage): store.heatmap_path(keys[i], stage)
+                for i, line in enumerate(read_results(run_dir / "results.jsonl"))
+                for stage in ((line.get("entry") or {}).get("stages") or {})}
+    worker_rss = dict(getattr(the_engine, "worker_peak_rss_mb", {}))
+    return ParityRun(report, heatmaps, rss.peak_mb, run_dir=run_dir, computed=len(todo),
+                     reused=len(images) - len(todo), seconds=seconds, engine=the_engine.name,
+                     workers=the_engine.workers, worker_peak_rss_mb=list(worker_rss.values()))
 
 
-def _reference_pass(ctx: _Context, models: StageModels, images: list[Path], labels: dict | None,
-                    ref_outputs: ReferenceOutputs, with_strategies: bool):
-    """The reference on every image: its lines, its same-input outputs (to disk), and the
-    ground-truth scores; returns (per_image, kept images, skipped, strategy names)."""
-    runners = StageRunners.open(models)
-    ocr = ctx.ocr(runners)
-    strategies = _strategies(ctx, runners) if with_strategies else {}
+def sweep_stale_runs(work_dir: Path) -> None:
+    """Remove the run dirs of interrupted runs (their process is gone): what they finished
+    is in the result cache, not there."""
+    for d in work_dir.glob("parity-run-*"):
+        try:
+            pid = int(d.name.split("-")[2])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except (ValueError, IndexError, PermissionError, OSError):
+            continue
+
+
+# modules whose code decides a per-image result: part of the result cache key
+RESULT_CODE = ("ppocr_convert.parity.image_worker", "ppocr_convert.parity.harness", "ppocr_convert.parity.metrics",
+               "ppocr_convert.parity.heatmap", "ppocr_convert.parity.records", "ppocr_convert.parity.report_schema",
+               "ppocr_convert.ocr", "ppocr_convert.runners", "ppocr_convert.model_params")
+
+
+def image_keys(spec: WorkSpec, images: list[Path], labels: dict | None) -> list[str]:
+    """Each image's cache key: its bytes, the artifacts' bytes, the recipe, the harness code."""
+    from ..chain.code_digest import code_digest
+    artifacts = json_digest({s: [file_digest(m.det)] + [file_digest(p) for p in (m.rec if isinstance(m.rec, list)
+                                                                                   else [m.rec])]
+                             for s, m in spec.stage_models.items()})
+    pipe = spec.pipe
+    recipe = {"pipeline": pipe.name, "drop_score": pipe.drop_score, "targets": spec.targets,
+              "strategy_stage": spec.strategy_stage, "threads": spec.threads,
+              "params": [(c.name, c.preprocess, c.postprocess, c.shape, c.raw.get("widths"))
+                         for c in (pipe.det_config, pipe.rec_config)]}
+    code = code_digest(RESULT_CODE)
+    keys = []
+    for path in images:
+        gt = labels.get(Path(path).name, []) if labels is not None else None
+        keys.append(image_key(file_digest(path), artifacts, json_digest([recipe, gt]), code))
+    return keys
+
+
+@dataclass
+class Aggregated:
+    per_image: dict[str, ImageEntry]  # compact: the figures summaries read, no lines
+    skipped: list[SkippedImage]
+    strategy_names: list[str]
+    n_scored: int
+
+
+def aggregate(store: ResultStore, keys: list[str], images: list[Path], out: Path, _targets: bool) -> Aggregated:
+    """Read every image's stored result in image order, write results.jsonl (one line each)
+    and keep only the figures the summaries need (no lines, pairs or texts)."""
     per_image: dict[str, ImageEntry] = {}
-    kept: dict[str, _Image] = {}
     skipped: list[SkippedImage] = []
-    for n, path in enumerate(images):
-        ctx.progress("images", f"paddle {n + 1}/{len(images)} {path.name}")
-        try:
-            img = load_image(path)
-        except ValueError as e:
-            skipped.append(SkippedImage(path.name, str(e)))
-            continue
-        try:
-            ref_result = ocr.run(img)
-            ref_lines = [line.to_dict() for line in ref_result.lines]
-            gt_lines = labels.get(path.name, []) if labels is not None else None
-            entry = ImageEntry(
-                image_hw=list(img.shape[:2]), stages={},
-                reference=ImageReference(ref_lines, list(ref_result.det_input_hw),
-                                         _compare(gt_lines, ref_lines) if gt_lines is not None else None),
-                ground_truth=gt_lines)
-            boxes = [line.box for line in ref_result.lines]
-            x_det, x_rec = ctx.same_inputs(img, boxes)
-            ref_det = runners.det.run(x_det)[0]
-            ref_rec = [_rec_runner(runners.rec, x.shape[3]).run(x)[0] for x in x_rec]
-            ref_outputs.save(n, ref_det, ref_rec)
-            ref_texts = [ctc_greedy_decode(r, ctx.charset)[0][0] for r in ref_rec]
-            entry.strategies = {name: _strategy_result(s.run(img).lines, ref_lines, gt_lines)
-                                for name, s in strategies.items()}
-        except Exception as e:  # one image the pipeline cannot take must not sink the whole run
-            skipped.append(SkippedImage(path.name, _failure_reason(path, e)))
-            continue
-        per_image[path.name] = entry
-        kept[path.name] = _Image(n, path, boxes, ref_texts, gt_lines)
-    return per_image, kept, skipped, list(strategies)
+    names: list[str] = []
+    with ResultsWriter(out) as writer:
+        for i, path in enumerate(images):
+            result = store.get(keys[i])
+            if result is None:  # vanished or damaged between the run and now
+                raise ParityError(f"the stored result of {Path(path).name} is missing or damaged",
+                                  hint="run again (with --no-cache to recompute every image)")
+            # entries are keyed by content: a copy of a photo under another name shares its entry
+            result.index, result.image = i, Path(path).name
+            writer.write(result)
+            if result.skipped is not None:
+                skipped.append(SkippedImage(result.image, result.skipped))
+                continue
+            entry = from_jsonable(ImageEntry, result.entry)
+            for name in entry.strategies:
+                if name not in names:
+                    names.append(name)
+            per_image[result.image] = compact(entry)
+    return Aggregated(per_image, skipped, names, len(per_image))
 
 
-def _stage_pass(ctx: _Context, models: StageModels, per_image: dict[str, ImageEntry], kept: dict[str, _Image],
-                skipped: list[SkippedImage], ref_outputs: ReferenceOutputs,
-                heatmaps: dict[tuple[str, str], np.ndarray], with_strategies: bool) -> list[str]:
-    """One target stage on every image still in the run, against the reference's outputs.
-    An image this stage crashes on leaves the whole run (as if no stage had scored it)."""
-    stage = models.stage
-    runners = StageRunners.open(models)
-    ocr = ctx.ocr(runners)
-    strategies = _strategies(ctx, runners) if with_strategies else {}
-    for n, (name, image) in enumerate(list(kept.items())):
-        ctx.progress("images", f"{stage} {n + 1}/{len(kept)} {name}")
-        entry = per_image[name]
-        try:
-            img = load_image(image.path)
-            x_det, x_rec = ctx.same_inputs(img, image.ref_boxes)
-            ref_det, ref_rec = ref_outputs.load(image.index)
-            cand_det = runners.det.run(x_det)[0]
-            cand_rec = [_rec_runner(runners.rec, x.shape[3]).run(x)[0] for x in x_rec]
-            cand_texts = [ctc_greedy_decode(r, ctx.charset)[0][0] for r in cand_rec]
-            ref_texts = image.ref_texts
-            same = SameInputImage(
-                det=DetTensorStats(**tensor_stats(ref_det, cand_det),
-                                   binary_agreement=binary_agreement(ref_det, cand_det, ctx.dparams.thresh)),
-                rec=(RecTensorStats(**tensor_stats(_flat(ref_rec), _flat(cand_rec)),
-                                    argmax_agreement=argmax_agreement(_flat(ref_rec), _flat(cand_rec)))
-                     if ref_rec else None),
-                lines=len(ref_texts),
-                same_text_lines=sum(a == b for a, b in zip(ref_texts, cand_texts)),
-                texts=[TextPair(a, b) for a, b in zip(ref_texts, cand_texts) if a != b])
-            heatmap = heatmap_thumbnail(np.abs(ref_det - cand_det)[0, 0])
-            del ref_det, ref_rec, cand_det, cand_rec
-            t0 = time.perf_counter()
-            result = ocr.run(img)
-            cand_lines = [line.to_dict() for line in result.lines]
-            seconds = round(time.perf_counter() - t0, 3)
-            ref_lines = entry.reference.lines
-            entry.stages[stage] = StageImageResult(
-                same_input=same, lines=cand_lines, det_input_hw=list(result.det_input_hw),
-                pipeline=_compare(ref_lines, cand_lines),
-                ground_truth=_compare(image.gt_lines, cand_lines) if image.gt_lines is not None else None,
-                seconds=seconds)
-            heatmaps[(name, stage)] = heatmap
-            for sname, s in strategies.items():
-                entry.strategies[sname] = _strategy_result(s.run(img).lines, ref_lines, image.gt_lines)
-        except Exception as e:  # as in the reference pass: skip the image, keep the reason
-            skipped.append(SkippedImage(name, _failure_reason(image.path, e)))
-            del per_image[name], kept[name]
-            for key in [k for k in heatmaps if k[0] == name]:
-                del heatmaps[key]
-    return list(strategies)
-
-
-def _compare(ref_lines: list[dict], cand_lines: list[dict]) -> LineComparison:
-    return from_jsonable(LineComparison, compare_lines(ref_lines, cand_lines))
-
-
-def _strategy_result(lines, ref_lines: list[dict], gt_lines: list[dict] | None) -> StrategyImageResult:
-    lines = [line.to_dict() for line in lines]
-    return StrategyImageResult(lines, _compare(ref_lines, lines),
-                               _compare(gt_lines, lines) if gt_lines is not None else None)
-
-
-def _strategies(ctx: _Context, runners: StageRunners) -> dict[str, OCRPipeline]:
-    return static_strategies(runners.det, runners.rec, ctx.pipe.det_config, ctx.widths, ctx.charset, ctx.dparams,
-                             ctx.rparams, ctx.pipe.drop_score)
+def compact(entry: ImageEntry) -> ImageEntry:
+    """The entry without the parts only report.html and results.jsonl need (lines, pairs, texts)."""
+    def cmp(c: LineComparison | None) -> LineComparison | None:
+        return None if c is None else dataclasses.replace(c, pairs=[])
+    ref = entry.reference
+    return ImageEntry(
+        image_hw=entry.image_hw,
+        stages={s: dataclasses.replace(r, lines=[], pipeline=cmp(r.pipeline), ground_truth=cmp(r.ground_truth),
+                                       same_input=dataclasses.replace(r.same_input, texts=[]))
+                for s, r in entry.stages.items()},
+        reference=ImageReference([], ref.det_input_hw, cmp(ref.ground_truth)),
+        ground_truth=None,
+        strategies={n: StrategyImageResult([], cmp(s.vs_reference), cmp(s.ground_truth))
+                    for n, s in entry.strategies.items()})
 
 
 class FixedWidth:
@@ -405,18 +341,6 @@ def strategy_summary(name: str, per_image: dict[str, ImageEntry]) -> StrategySum
     gt = [e.ground_truth for e in entries]
     return StrategySummary(_aggregate([e.vs_reference for e in entries]),
                            ground_truth_summary(gt) if entries and None not in gt else None)
-
-
-def _rec_runner(runner, width: int):
-    """The bucket runner of that width (a dynamic or single runner takes any width)."""
-    if isinstance(runner, list):
-        return next(r for r in runner if r.input_spec.shape[3] == width)
-    return runner
-
-
-def _flat(outputs: list[np.ndarray]) -> np.ndarray:
-    """Rec outputs of different widths have different step counts: flatten steps."""
-    return np.concatenate([o.reshape(-1, o.shape[-1]) for o in outputs])
 
 
 def _aggregate(comparisons: list[LineComparison]) -> LineAggregate:

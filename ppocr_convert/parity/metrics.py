@@ -9,13 +9,16 @@ def tensor_stats(ref: np.ndarray, cand: np.ndarray) -> dict:
     ref = np.asarray(ref, np.float64).ravel()
     cand = np.asarray(cand, np.float64).ravel()
     diff = np.abs(ref - cand)
-    denom = np.linalg.norm(ref) * np.linalg.norm(cand)
+    # numpy's own pairwise sums, not BLAS dot/norm: BLAS sums in an order that depends on its
+    # thread count (a Ray actor has 1, a local process the cores), and the per-image results
+    # must be identical on every engine and any number of workers
+    denom = float(np.sqrt(np.sum(ref * ref)) * np.sqrt(np.sum(cand * cand)))
     return {
         "max_abs": float(diff.max()),
         "mean_abs": float(diff.mean()),
         "median_abs": float(np.median(diff)),
         "max_rel": float((diff / np.maximum(np.abs(ref), 1e-6)).max()),
-        "cosine": float(ref @ cand / denom) if denom > 0 else float(np.array_equal(ref, cand)),
+        "cosine": float(np.sum(ref * cand) / denom) if denom > 0 else float(np.array_equal(ref, cand)),
     }
 
 

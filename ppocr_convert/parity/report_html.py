@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jinja2
 
-from .report_schema import ParityReport
+from .report_schema import ImageEntry, ParityReport
 from .report_view import build_page
 
 
@@ -28,5 +28,8 @@ def environment() -> jinja2.Environment:
         trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 
-def render_html(report: ParityReport, images_dir: Path | None, assets_dir: Path) -> str:
-    return environment().get_template("report.html").render(page=build_page(report, images_dir, Path(assets_dir)))
+def render_html(report: ParityReport, images_dir: Path | None, assets_dir: Path,
+                shown: dict[str, ImageEntry] | None = None) -> str:
+    """`shown`: the images to lay out (default: every image in `report.per_image`)."""
+    page = build_page(report, images_dir, Path(assets_dir), shown)
+    return environment().get_template("report.html").render(page=page)

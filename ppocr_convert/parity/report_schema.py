@@ -10,6 +10,11 @@ Schema history
   A report without `schema_version` (version 1) or with any other version is refused
   (`StaleReportError`): `release` then rebuilds its cached measurements instead of
   misreading them.
+* version 3: every image's results are also written to `results.jsonl` next to
+  report.json (one JSON line per image, in image order: `{"image", "entry"}` or
+  `{"image", "skipped"}`), named by `results_file`; `per_image_inline` says whether
+  `per_image` holds them too (sets of at most 200 images) or is empty (larger sets:
+  read the JSON lines). Per-image results are computed with one intra-op thread per model.
 
 Bump SCHEMA_VERSION whenever a field is added, removed or changes meaning, and say what
 changed above.
@@ -27,7 +32,7 @@ from typing import Any
 from ..errors import ParityError
 from .records import RecordError, from_jsonable, omit_if_none, to_jsonable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 Line = dict[str, Any]
 
@@ -242,7 +247,9 @@ class ParityReport:
     skipped_images: list[SkippedImage]
     stages: dict[str, StageSummary]
     failures: list[Failure]
-    per_image: dict[str, ImageEntry]
+    per_image: dict[str, ImageEntry]  # empty when per_image_inline is false: see results_file
+    results_file: str = "results.jsonl"  # every image's result, one JSON line each, next to report.json
+    per_image_inline: bool = True
     schema_version: int = SCHEMA_VERSION
 
     @property

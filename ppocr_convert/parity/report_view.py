@@ -403,6 +403,7 @@ class ImagesPart:
     labelled: bool
     box_key: tuple
     sections: list[ImageSection]
+    subset_note: str = ""  # set when only the worst images are laid out (large sets)
 
 
 def stage_exact(stage: StageImageResult) -> bool:
@@ -428,12 +429,17 @@ def anchor(name: str) -> str:
     return "img-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def build_images(report: ParityReport, images_dir: Path | None, assets_dir: Path) -> ImagesPart:
-    order = sorted(report.per_image, key=lambda n: image_problem_key(n, report.per_image[n]))
-    sections = [build_image(i, name, report.per_image[name], images_dir, assets_dir) for i, name in enumerate(order)]
+def build_images(report: ParityReport, images_dir: Path | None, assets_dir: Path,
+                 shown: dict[str, ImageEntry] | None = None) -> ImagesPart:
+    per_image = report.per_image if shown is None else shown
+    order = sorted(per_image, key=lambda n: image_problem_key(n, per_image[n]))
+    sections = [build_image(i, name, per_image[name], images_dir, assets_dir) for i, name in enumerate(order)]
     n_exact = sum(s.exact for s in sections)
-    labelled = report.labels or any(e.ground_truth is not None for e in report.per_image.values())
-    return ImagesPart(len(order) - n_exact, n_exact, labelled, BOX_KEY, sections)
+    labelled = report.labels or any(e.ground_truth is not None for e in per_image.values())
+    n_all = len(report.images)
+    note = (f"The {len(order)} worst of {n_all} images are shown; every image's results are in "
+            f"{report.results_file}." if len(order) < n_all else "")
+    return ImagesPart(len(order) - n_exact, n_exact, labelled, BOX_KEY, sections, note)
 
 
 def build_image(index: int, name: str, entry: ImageEntry, images_dir: Path | None, assets_dir: Path) -> ImageSection:
@@ -587,8 +593,9 @@ class ReportPage:
     int8: list = field(default_factory=list)  # int8_view.Int8Row per tflite-int8 file
 
 
-def build_page(report: ParityReport, images_dir: Path | None, assets_dir: Path) -> ReportPage:
+def build_page(report: ParityReport, images_dir: Path | None, assets_dir: Path,
+               shown: dict[str, ImageEntry] | None = None) -> ReportPage:
     verdict = "PASS" if report.passed else "FAIL"
     return ReportPage(f"{verdict} · {report.pipeline} parity report", build_header(report), build_summary(report),
                       build_ground_truth(report), build_strategies(report),
-                      build_images(report, images_dir, Path(assets_dir)), build_int8(report.reference.models))
+                      build_images(report, images_dir, Path(assets_dir), shown), build_int8(report.reference.models))

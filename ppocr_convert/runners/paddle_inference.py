@@ -53,7 +53,13 @@ class PaddleRunner(Runner):
         # oneDNN is ~5x faster on CPU, but it swaps in other kernels/fusions (bf16 on some
         # CPUs; several Paddle 3.x releases even crash in oneDNN on PIR programs, Paddle issue
         # #77340). The reference stays on plain fp32 kernels by default so any difference is
-        # the converter's, not the engine's.
+        # the converter's, not the engine's. Measured for the parity workers (Dec 2026,
+        # `python -m bench.paddle_mkldnn`, 6 photos, 1 thread; max |Δ| on vs off):
+        #   PP-OCRv5 det 4.6e-5 (0.136 -> 0.086 s/image), rec 2.5e-5 (0.079 -> 0.060 s/crop)
+        #   PP-OCRv4 det 3.4e-5 (0.236 -> 0.106 s/image), rec 1.8e-5 (0.136 -> 0.077 s/crop)
+        #   PP-OCRv6 small det 4.8e-5, rec 1.6e-4; v6 tiny det 1.2e-4, rec 1.8e-5 (both slower with it)
+        # Decoded texts were the same everywhere, but no model's outputs are bit-identical, and
+        # every same-input figure of every stage is measured against these outputs: it stays off.
         if use_mkldnn:
             config.enable_mkldnn()
         else:

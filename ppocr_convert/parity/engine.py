@@ -1,0 +1,207 @@
+"""Engines: where a parity run's per-image work runs.
+
+One interface, `Engine.run(spec, tasks)`, yields an `ImageResult` per task as each
+finishes (in any order); the harness stores and aggregates them. Every engine runs the
+same `ImageWorker` (image_worker.py), which loads the models once per worker, with one
+intra-op thread per model: any engine and any number of workers give identical results.
+
+* `LocalEngine(workers=1)`: in this process, one image after the other.
+* `LocalEngine(workers=N)`: N spawned processes (never forked: Paddle and TensorFlow
+  state does not survive a fork), each with its own `ImageWorker`.
+* `RayEngine(workers=N, address=None)`: Ray Data `map_batches` over an actor pool of N
+  actors, each holding one `ImageWorker`; with no address a local Ray is started, with
+  one (`ray://host:10001` or `host:6379`) an existing cluster is joined. Install with
+  `pip install 'ppocr-convert[ray]'`; every node needs the models and photos at the same
+  paths (a shared filesystem), which the run's results do not: they come back to the driver.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Iterable, Iterator, Protocol
+
+from ..errors import ConfigError
+from .image_worker import ImageTask, ImageWorker, WorkSpec
+from .result_store import ImageResult
+
+ENGINES = ("local", "ray")
+
+
+class Engine(Protocol):
+    name: str
+    workers: int
+
+    def run(self, spec: WorkSpec, tasks: list[ImageTask]) -> Iterator[ImageResult]: ...
+
+
+# a worker holds every stage's models of a pipeline at once: measured 2.8-3.3 GB each
+# (two workers on PP-OCRv5 photos peaked at 5.9 GB), plus headroom
+WORKER_PEAK_BYTES = int(3.5 * 2**30)
+
+
+def default_workers() -> int:
+    """The machine's cores (those this process may run on), as memory allows."""
+    try:
+        cores = max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        cores = max(1, os.cpu_count() or 1)
+    import psutil
+    return max(1, min(cores, psutil.virtual_memory().available // WORKER_PEAK_BYTES))
+
+
+def make_engine(name: str = "local", workers: int | None = None, address: str | None = None) -> Engine:
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    n = workers or default_workers()
+    if name == "local":
+        if address:
+            raise ConfigError("--ray-address needs --engine ray")
+        return LocalEngine(n)
+    if name == "ray":
+        return RayEngine(n, address)
+    raise ConfigError(f"unknown engine {name!r}", hint=f"choose from {', '.join(ENGINES)}")
+
+
+# ---------------------------------------------------------------- local: this process or a spawned pool
+
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_WORKER: ImageWorker | None = None  # the ImageWorker of a pool process, opened by _init_worker
+
+
+def _init_worker(spec: WorkSpec, ignore_sigint: bool = False) -> None:
+    global _WORKER
+    if ignore_sigint:  # Ctrl-C reaches the whole process group: the parent stops the pool
+        import signal
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.setdefault("OMP_NUM_THREADS", str(spec.threads))
+    import cv2
+    cv2.setNumThreads(spec.threads)  # OpenCV's own pool (resize, warps) would take every core per worker
+    import paddle  # noqa: F401  (before TensorFlow/LiteRT: the other order segfaults Paddle Inference)
+    _WORKER = ImageWorker(spec)
+
+
+def _process(task: ImageTask) -> ImageResult:
+    assert _WORKER is not None, "worker not initialised"
+    return _WORKER.process(task)
+
+
+def worker_peak_rss_mb() -> float:
+    """This process's peak resident memory so far (Linux ru_maxrss is in KiB)."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _process_with_rss(task: ImageTask) -> tuple[ImageResult, int, float]:
+    return _process(task), os.getpid(), worker_peak_rss_mb()
+
+
+class LocalEngine:
+    name = "local"
+
+    def __init__(self, workers: int = 1):
+        self.workers = workers
+        self.worker_peak_rss_mb: dict[int, float] = {}  # pid → peak RSS, filled as results come
+
+    def run(self, spec: WorkSpec, tasks: list[ImageTask]) -> Iterator[ImageResult]:
+        if not tasks:
+            return
+        if self.workers == 1 or len(tasks) == 1:
+            yield from self._inline(spec, tasks)
+        else:
+            yield from self._pool(spec, tasks)
+
+    def _inline(self, spec: WorkSpec, tasks: Iterable[ImageTask]) -> Iterator[ImageResult]:
+        worker = ImageWorker(spec)
+        try:
+            for task in tasks:
+                yield worker.process(task)
+        finally:
+            worker.close()
+
+    def _pool(self, spec: WorkSpec, tasks: list[ImageTask]) -> Iterator[ImageResult]:
+        import multiprocessing
+        n = min(self.workers, len(tasks))
+        # the BLAS/OpenMP pools are sized when a worker first imports numpy, before its
+        # initializer runs: the spawned workers inherit these from this process's environment
+        saved = {k: os.environ.get(k) for k in THREAD_ENV}
+        os.environ.update({k: str(spec.threads) for k in THREAD_ENV})
+        try:
+            pool = multiprocessing.get_context("spawn").Pool(n, initializer=_init_worker, initargs=(spec, True))
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        try:
+            for result, pid, rss in pool.imap_unordered(_process_with_rss, tasks, chunksize=1):
+                self.worker_peak_rss_mb[pid] = max(self.worker_peak_rss_mb.get(pid, 0.0), rss)
+                yield result
+        except BaseException:
+            pool.terminate()
+            pool.join()
+            raise
+        # a clean exit, not Pool.__exit__'s SIGTERM: Paddle's signal handler would print a crash banner
+        pool.close()
+        pool.join()
+
+
+# ---------------------------------------------------------------- ray: Ray Data actor pool
+
+class _RayImageWorker:
+    """A Ray Data actor: one ImageWorker for its lifetime; a batch is a few image tasks."""
+
+    def __init__(self, spec: WorkSpec):
+        _init_worker(spec)
+
+    def __call__(self, batch: dict) -> dict:
+        import pickle
+
+        import numpy as np
+        out = []
+        for blob in batch["task"]:
+            result, pid, rss = _process_with_rss(pickle.loads(blob))
+            out.append(pickle.dumps((result, pid, rss)))
+        return {"result": np.array(out, dtype=object)}
+
+
+class RayEngine:
+    name = "ray"
+
+    def __init__(self, workers: int = 1, address: str | None = None):
+        self.workers = workers
+        self.address = address
+        self.worker_peak_rss_mb: dict[int, float] = {}
+
+    def run(self, spec: WorkSpec, tasks: list[ImageTask]) -> Iterator[ImageResult]:
+        if not tasks:
+            return
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("--engine ray needs Ray, which is not installed",
+                              hint="install the optional ray extra of ppocr-convert (Ray Data 2.60.0, pinned in "
+                                   "requirements.lock)") from None
+        import pickle
+        started = False
+        if not ray.is_initialized():
+            # no address: a local Ray on this machine's cores; else join the cluster
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+                     num_cpus=None if self.address else max(self.workers, 1), logging_level=logging.WARNING)
+            started = True
+        try:
+            logging.getLogger("ray.data").setLevel(logging.WARNING)  # execution plans, progress: not ours to show
+            ctx = ray.data.DataContext.get_current()
+            ctx.enable_progress_bars = False
+            # tasks are pickled: paths and ground-truth lines travel as bytes, not Arrow columns
+            items = ray.data.from_items([{"task": pickle.dumps(t)} for t in tasks],
+                                        override_num_blocks=min(len(tasks), 4 * self.workers))
+            ds = items.map_batches(_RayImageWorker, fn_constructor_args=(spec,), batch_size=1,
+                                concurrency=self.workers, num_cpus=spec.threads, batch_format="numpy")
+            for row in ds.iter_rows():
+                result, pid, rss = pickle.loads(row["result"])
+                self.worker_peak_rss_mb[pid] = max(self.worker_peak_rss_mb.get(pid, 0.0), rss)
+                yield result
+        finally:
+            if started:
+                ray.shutdown()
