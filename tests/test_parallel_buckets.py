@@ -24,7 +24,8 @@ pytestmark = pytest.mark.unit
 @pytest.fixture(autouse=True)
 def _stand_in_files_pass_the_check(monkeypatch):
     # the stand-in writes text, not models: what the check says is tested in test_retarget.py
-    monkeypatch.setattr(conversion, "check_artifacts", lambda models, onnx_path, count=2: ({}, []))
+    monkeypatch.setattr(conversion, "check_artifacts", lambda models, onnx_path, count=2, expected=None: ({}, []))
+    monkeypatch.setattr(conversion, "expected_outputs", lambda onnx_path, count=2, threads=None: [])
 
 
 def _conversion(tmp_path, jobs, retarget=False):
@@ -194,7 +195,8 @@ def test_an_artifact_that_fails_its_check_is_converted_again_with_onnx2tfs_valid
 
     monkeypatch.setattr(backend, "onnx_to_tflite", convert)
     monkeypatch.setattr(conversion, "check_artifacts",
-                        lambda models, onnx_path, count=2: ({}, ["tflite-fp16: mean_abs_diff 0.3 > 0.01"]))
+                        lambda models, onnx_path, count=2, expected=None:
+                        ({}, ["tflite-fp16: mean_abs_diff 0.3 > 0.01"]))
     conv, builds = _conversion(tmp_path, jobs=1)
     files, record = conv.build_tflite(builds[0].files["onnx"], "")
     assert flags == [False, True]  # lean first, then onnx2tf as it comes

@@ -47,11 +47,11 @@ def check_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def onnx_outputs(onnx_path: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
+def onnx_outputs(onnx_path: Path, inputs: list[np.ndarray], threads: int | None = None) -> list[np.ndarray]:
     """The ONNX model's first output for each (NCHW) input, in onnxruntime."""
     import onnxruntime as ort
     options = ort.SessionOptions()
-    options.intra_op_num_threads = check_threads()
+    options.intra_op_num_threads = threads or check_threads()
     session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return [session.run(None, {name: x})[0] for x in inputs]
@@ -95,11 +95,20 @@ def failed_checks(target: str, measured: dict[str, float]) -> list[str]:
             if not measured[name] <= limit]
 
 
-def check_artifacts(models: dict[str, bytes], onnx_path: Path, count: int = 2) -> tuple[dict, list[str]]:
+def expected_outputs(onnx_path: Path, count: int = 2, threads: int | None = None) -> list[np.ndarray]:
+    """The ONNX's outputs on the check's inputs: computable before the TFLite exists (the
+    back-end runs it on one thread while onnx2tf converts)."""
+    return onnx_outputs(onnx_path, verification_inputs(onnx_input_shape(onnx_path), count), threads)
+
+
+def check_artifacts(models: dict[str, bytes], onnx_path: Path, count: int = 2,
+                    expected: list[np.ndarray] | None = None) -> tuple[dict, list[str]]:
     """Compare every precision's model with `onnx_path`: ({target: measured checks},
-    ["tflite-fp16: mean_abs_diff 0.4 > 0.001", ...])."""
+    ["tflite-fp16: mean_abs_diff 0.4 > 0.001", ...]). `expected`: expected_outputs(onnx_path,
+    count), when already computed."""
     inputs = verification_inputs(onnx_input_shape(onnx_path), count)
-    expected = onnx_outputs(onnx_path, inputs)  # once for every precision
+    if expected is None:
+        expected = onnx_outputs(onnx_path, inputs)  # once for every precision
     checks, problems = {}, []
     for target, model in models.items():
         measured = compare_to_onnx(model, onnx_path, inputs, expected)

@@ -24,7 +24,7 @@ from ..errors import ConfigError, GpuCompatibilityError
 from ..fsutil import sha256_file
 from ..inspect_model import ModelReport
 from . import backend, frontend, int8_conversion, sources
-from .artifact_check import check_artifacts
+from .artifact_check import check_artifacts, expected_outputs
 from .code_digest import stage_digest
 from .inspection import inspect_cached
 from .manifest import target_manifest
@@ -307,8 +307,12 @@ class Conversion:
             # (only its weights are rounded, after the layout decisions the inference informs).
             t0 = time.perf_counter()
             work = Path(tempfile.mkdtemp(prefix="onnx2tf-", dir=tmp))
-            outs, run = backend.onnx_to_tflite(onnx_path, work, log, cancel, validation_inference=False)
-            checks, problems = check_artifacts({"tflite-fp32": outs["tflite-fp32"].read_bytes()}, onnx_path, count=1)
+            with ThreadPoolExecutor(1, thread_name_prefix="check") as pool:
+                # the ONNX side of the check runs on one thread while onnx2tf converts
+                expected = pool.submit(expected_outputs, onnx_path, 1, 1)
+                outs, run = backend.onnx_to_tflite(onnx_path, work, log, cancel, validation_inference=False)
+                checks, problems = check_artifacts({"tflite-fp32": outs["tflite-fp32"].read_bytes()}, onnx_path,
+                                                   count=1, expected=expected.result())
             detail: dict = {"method": "onnx2tf", "validation_inference": False, "checks": checks}
             if problems:
                 logger.warning("%s %s: onnx2tf without its validation inference wrote a model that differs from "
