@@ -322,7 +322,10 @@ def test_sigterm_unwinds_like_ctrl_c_once_handlers_are_installed():
 def _spawn(args: list[str], cache: Path, log: Path) -> subprocess.Popen:
     env = {**os.environ, "PPOCR_CONVERT_CACHE": str(cache)}
     with open(log.with_suffix(".out"), "w") as out, open(log.with_suffix(".err"), "w") as err:
-        return subprocess.Popen([CLI, *args], stdout=out, stderr=err, env=env)
+        # Ctrl-C's default disposition, as at a terminal: a shell starts background jobs (a CI
+        # runner's, say) with SIGINT ignored, and the CLI rightly keeps an inherited ignore
+        return subprocess.Popen([CLI, *args], stdout=out, stderr=err, env=env,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_child(proc: subprocess.Popen, needle: str, timeout: float) -> psutil.Process:
