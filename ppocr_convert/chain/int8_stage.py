@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from ..config import ModelConfig
+from ..parity.metrics import edit_distance
 from . import calibration as cal
 from . import sensitivity as sens
 from .quantize import Int8Quantizer, build_recipe, kept_ops
@@ -36,16 +37,6 @@ DEFAULTS = {"keep": "float", "max_accuracy_drop": 0.01, "max_cer_rise": 0.005, "
 
 def int8_options(config: ModelConfig) -> dict:
     return {**DEFAULTS, **config.raw.get("int8", {})}
-
-
-def edit_distance(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 def text_scores(texts: list[str], truth: list[str]) -> dict:
