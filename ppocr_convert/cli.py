@@ -259,6 +259,7 @@ def parity(
     from .parity.pipelines import load_pipeline, pipeline_for_model, pipeline_names
     from .parity.labels import load_labels
     from .parity.report import write_report
+    from .parity.result_store import RESULTS_CACHE_DIR
     from .chain.sources import cache_root
     try:
         pipe = load_pipeline(name) if name in pipeline_names() else pipeline_for_model(
@@ -272,7 +273,7 @@ def parity(
             run = run_parity(pipe, paths, list(targets), out_dir.parent / f".{out_dir.name}-work",
                              progress=lambda s, m: status.update(f"[bold]{pipe.name}[/] › {s}: {m}"),
                              labels=load_labels(labels) if labels else None, workers=workers, engine=engine,
-                             ray_address=ray_address, results_cache=cache_root() / "parity-images",
+                             ray_address=ray_address, results_cache=cache_root() / RESULTS_CACHE_DIR,
                              refresh=no_cache)
             try:
                 write_report(run, out_dir, images, html_images=html_images)

@@ -43,8 +43,19 @@ def cache_ls(cache_dir: Optional[Path] = CACHE_DIR_OPTION, as_json: bool = typer
     if as_json:
         out.print_json(json.dumps({"root": str(root), "entries": entries, "total_bytes": total}))
         return
-    out.print(_entries_table(f"cache {root}", entries))
+    out.print(_entries_table(f"cache {root}", _images_in_one_row(entries)))
     out.print(f"{len(entries)} entries, {human_size(total)}")
+
+
+def _images_in_one_row(entries: list[dict]) -> list[dict]:
+    """Per-image parity results (one entry per image, thousands on a large set) as one row."""
+    from .parity.result_store import RESULTS_CACHE_DIR
+    images = [e for e in entries if e["kind"] == RESULTS_CACHE_DIR]
+    if not images:
+        return entries
+    row = {"stage": RESULTS_CACHE_DIR, "label": f"{len(images)} image results", "key": "-",
+           "bytes": sum(e["bytes"] for e in images), "age_days": min(e["age_days"] for e in images)}
+    return [e for e in entries if e["kind"] != RESULTS_CACHE_DIR] + [row]
 
 
 @cache_app.command("verify")

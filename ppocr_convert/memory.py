@@ -3,9 +3,9 @@ sampler used by the parity harness (`peak_rss_mb` in dist/build.json), the bench
 conversion phase) and the tests (growth over a block).
 
 The parity gate of `make release` once peaked at 9.7 GB because every stage's inference
-sessions were open at once; the harness now holds one stage at a time, and this sampler
-is how the release proves it. Whole child processes run through `toolrun.run_tool`,
-which measures them with the same `tree_rss`.
+sessions were open at once; a parity worker now holds one stage's sessions at a time
+(parity/image_worker.py), and this sampler is how the release proves it. Whole child
+processes run through `toolrun.run_tool`, which measures them with the same `tree_rss`.
 """
 from __future__ import annotations
 

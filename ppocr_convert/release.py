@@ -28,6 +28,7 @@ from .parity.pipelines import PipelineConfig, load_pipeline, pipeline_names
 from .parity.records import to_jsonable
 from .parity.report import read_report, write_json_and_html, write_report
 from .parity.report_schema import SCHEMA_VERSION, ParityReport
+from .parity.result_store import RESULTS_CACHE_DIR
 from .reference import reference_dir, reference_key
 
 # tflite-int8 is opt-in (--targets tflite-int8) until it meets its accuracy targets: on
@@ -35,7 +36,7 @@ from .reference import reference_dir, reference_key
 DEFAULT_TARGETS = ["onnx", "tflite-fp32", "tflite-fp16"]
 # bump when the harness's results change for the same inputs (invalidates cached parity);
 # the report's SCHEMA_VERSION is part of the key too
-HARNESS_VERSION = "3"  # 3: per image on an engine, one intra-op thread per model
+HARNESS_VERSION = "4"  # 4: chunks stage by stage, rec logits compared line by line
 
 ProgressFn = Callable[[str, str], None]
 
@@ -100,7 +101,10 @@ def _parity(pipe: PipelineConfig, convs: dict[str, ConversionResult], targets: l
         for t in targets:
             stage_models[t] = StageModels(t, artifact_paths(det, t), artifact_paths(rec, t))
         progress("parity", f"{pipe.name} on {len(images)} images (in a child process)")
-        peak.append(measure_in_child(pipe.name, images, targets, tmp, stage_models, images_dir, workers))
+        # per-image results go to the cache as they finish: a killed release, run again,
+        # measures only the images its gate had not reached
+        peak.append(measure_in_child(pipe.name, images, targets, tmp, stage_models, images_dir, workers,
+                                     results_cache=cache.root / RESULTS_CACHE_DIR))
 
     start = time.perf_counter()
     entry, reused = cache.build("parity", key, build, label=pipe.name)
@@ -127,7 +131,7 @@ def _parity(pipe: PipelineConfig, convs: dict[str, ConversionResult], targets: l
 
 def measure_in_child(pipeline: str, images: list[Path], targets: list[str], work_dir: Path,
                      stage_models: dict[str, StageModels], images_dir: Path,
-                     workers: int | None = None) -> float | None:
+                     workers: int | None = None, results_cache: Path | None = None) -> float | None:
     """run_parity + write_report in a fresh (spawned) process; returns its peak RSS.
 
     After a release has converted a dozen models in this process, the memory the
@@ -141,7 +145,7 @@ def measure_in_child(pipeline: str, images: list[Path], targets: list[str], work
     pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
     try:
         peak = pool.submit(_parity_in_child, pipeline, images, targets, work_dir, stage_models, images_dir,
-                           workers).result()
+                           workers, results_cache).result()
     except BaseException:
         for proc in list(getattr(pool, "_processes", {}).values()):
             proc.terminate()
@@ -154,9 +158,9 @@ def measure_in_child(pipeline: str, images: list[Path], targets: list[str], work
 
 def _parity_in_child(pipeline: str, images: list[Path], targets: list[str], work_dir: Path,
                      stage_models: dict[str, StageModels], images_dir: Path,
-                     workers: int | None = None) -> float | None:
+                     workers: int | None = None, results_cache: Path | None = None) -> float | None:
     run = run_parity(load_pipeline(pipeline), images, targets, work_dir, stage_models=stage_models,
-                     workers=workers)
+                     workers=workers, results_cache=results_cache)
     try:
         write_report(run, work_dir / "report", images_dir)
     finally:

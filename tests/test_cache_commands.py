@@ -101,3 +101,40 @@ def test_size_and_age_parsing():
     assert parse_size("5G") == 5 * 1024 ** 3 and parse_size("500M") == 500 * 1024 ** 2
     assert parse_size("1.5GiB") == int(1.5 * 1024 ** 3) and parse_size("1024") == 1024
     assert parse_age("30d") == 30 * 86400 and parse_age("12h") == 43200
+
+def make_image_results(root: Path, n: int = 3) -> list[Path]:
+    """Per-image parity entries as a parity run stores them (parity/result_store.py)."""
+    from ppocr_convert.parity.result_store import RESULTS_CACHE_DIR, ImageResult, ResultStore
+    store = ResultStore(root / RESULTS_CACHE_DIR)
+    dirs = []
+    for i in range(n):
+        key = f"{i:02d}" + "ab" * 31
+        store.put(key, ImageResult(i, f"photo{i}.jpg", entry={"stages": {}}, heatmaps={"onnx": b"png" * 100}))
+        dirs.append(root / RESULTS_CACHE_DIR / key[:2] / key)
+        os.utime(dirs[-1] / "result.json", (1_000_000 + i * 1000, 1_000_000 + i * 1000))
+    return dirs
+
+def test_per_image_parity_results_are_listed_verified_pruned_and_cleared(tmp_path):
+    make_cache(tmp_path, n=3)
+    images = make_image_results(tmp_path)
+    code, text = cli("cache", "ls", "--cache-dir", str(tmp_path), "--json")
+    listed = [e for e in json.loads(text)["entries"] if e["kind"] == "parity-images"]
+    assert code == 0 and sorted(e["label"] for e in listed) == ["photo0.jpg", "photo1.jpg", "photo2.jpg"]
+    assert all(e["bytes"] >= 300 for e in listed)
+    code, text = cli("cache", "ls", "--cache-dir", str(tmp_path))  # thousands of images: one row
+    assert code == 0 and "3 image results" in text and "6 entries" in text and "photo1.jpg" not in text
+    # damage: an unreadable result, a heat map gone; the third is whole
+    (images[0] / "result.json").write_text("{not json")
+    (images[1] / "onnx.png").unlink()
+    code, text = cli("cache", "verify", "--cache-dir", str(tmp_path), "--json")
+    damaged = {e["label"] or e["key"][:2]: e["problem"] for e in json.loads(text)["damaged"]}
+    assert code == 1 and set(damaged) == {"00", "photo1.jpg"}, damaged
+    assert "unreadable" in damaged["00"] and "heat map missing: onnx" in damaged["photo1.jpg"]
+    assert cli("cache", "verify", "--cache-dir", str(tmp_path), "--fix")[0] == 0
+    assert [e.label for e in list_entries(tmp_path) if e.kind == "parity-images"] == ["photo2.jpg"]
+    # prune by age takes image results like any entry; clear takes the rest
+    make_image_results(tmp_path)
+    removed = prune(tmp_path, older_than_s=1500, now=1_000_000 + 2000 + 1)  # photo0 2001 s unused, photo1 1001
+    assert [e.label for e in removed if e.kind == "parity-images"] == ["photo0.jpg"]
+    cli("cache", "clear", "--cache-dir", str(tmp_path))
+    assert list_entries(tmp_path) == [] and not (tmp_path / "parity-images").exists()

@@ -31,9 +31,11 @@ def live_runners() -> int:
 
 @pytest.mark.models
 def test_harness_opens_each_stage_once_and_releases_every_session(tmp_path, monkeypatch):
-    """Per image, every stage runs on that image (image_worker.py): each stage's models are
-    opened once for the whole run (not once per image), and every session is released when
-    the run ends. Real ONNX Runtime sessions, the packaged PP-OCRv5 ONNX as every stage."""
+    """A chunk of images runs stage by stage (image_worker.py): each stage's models are
+    opened once per chunk (not once per image), only one stage's sessions are open at a time
+    (the previous stage's are released before the next opens: memory of one stage, not all),
+    and every session is released when the run ends. Real ONNX Runtime sessions, the
+    packaged PP-OCRv5 ONNX as every stage."""
     from ppocr_convert.chain.sources import packaged_onnx_source
     from ppocr_convert.parity import image_worker
     pipe = load_pipeline("PP-OCRv5_mobile")
@@ -44,16 +46,17 @@ def test_harness_opens_each_stage_once_and_releases_every_session(tmp_path, monk
     models = {s: StageModels(s, det, rec) for s in ("paddle", "onnx-raw", "onnx")}
     opened = []
     real_open = image_worker.StageRunners.open
+    before = live_runners()
 
     def counting_open(stage_models, threads=None):
-        opened.append((stage_models.stage, threads))
+        opened.append((stage_models.stage, threads, live_runners() - before))
         return real_open(stage_models, threads)
     monkeypatch.setattr(image_worker.StageRunners, "open", counting_open)
     images = [CALIBRATION / "07_en.jpg", CALIBRATION / "16_text_rec.jpg"]
-    before = live_runners()
     run = run_parity(pipe, images, ["onnx-raw", "onnx"], tmp_path / "work", stage_models=models)
-    # once each, one intra-op thread each (the same numbers for any number of workers)
-    assert opened == [("paddle", 1), ("onnx-raw", 1), ("onnx", 1)]
+    # once each, one intra-op thread each (the same numbers for any number of workers), and
+    # no session of an earlier stage alive when the next opens
+    assert opened == [("paddle", 1, 0), ("onnx-raw", 1, 0), ("onnx", 1, 0)]
     assert live_runners() == before
     # the same model on every side: identical readings
     assert run.result.failures == [] and run.result.stages["onnx"].same_input.line_text_agreement == 1.0

@@ -55,6 +55,32 @@ def test_tensor_stats():
     assert s["max_abs"] == pytest.approx(0.5) and s["median_abs"] == 0 and 0.99 < s["cosine"] < 1
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_paired_stats_line_by_line_equal_the_stats_of_all_lines_at_once(seed):
+    """Rec logits are compared one line at a time (memory of one line); the figures must be
+    those of the whole image's logits compared at once, and a changed line must show."""
+    from ppocr_convert.parity.metrics import PairedStats, argmax_agreement
+    rng = np.random.default_rng(seed)
+    refs = [rng.standard_normal((1, t, 97)).astype(np.float32) for t in (40, 80, 160)]
+    cands = [r + rng.normal(0, 1e-3, r.shape).astype(np.float32) for r in refs]
+    cands[1][0, 5] = refs[1][0, 5][::-1]  # one step's class scores reversed: another argmax
+    acc = PairedStats()
+    for r, c in zip(refs, cands):
+        acc.add(r, c)
+    flat = [np.concatenate([x.reshape(-1, 97) for x in xs]) for xs in (refs, cands)]
+    whole = tensor_stats(*flat)
+    for k, v in acc.tensor_stats().items():
+        assert v == pytest.approx(whole[k], rel=1e-6), k
+    assert acc.argmax_agreement() == pytest.approx(argmax_agreement(*flat)) and acc.argmax_agreement() < 1.0
+    same = PairedStats()
+    for r in refs:
+        same.add(r, r.copy())
+    assert same.tensor_stats()["max_abs"] == 0.0 and same.tensor_stats()["cosine"] == pytest.approx(1.0)
+    assert same.argmax_agreement() == 1.0
+    with pytest.raises(ValueError):
+        PairedStats().tensor_stats()
+
+
 # ---------------------------------------------------------------- the metric table and the gate
 
 def _stage_summary(**values):

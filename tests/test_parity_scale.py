@@ -126,6 +126,9 @@ class FakeWorker:
         return ImageResult(task.index, task.path.name, entry=_entry(1 + n % 3, exact=n % 2 == 0),
                            heatmaps={"onnx": b"png"})
 
+    def process_chunk(self, tasks: list[ImageTask]) -> list[ImageResult]:
+        return [self.process(t) for t in tasks]
+
     def close(self) -> None:
         pass
 
@@ -297,3 +300,25 @@ def test_release_parity_child_starts_its_own_workers(onnx_models, tmp_path):
     assert len((tmp_path / "report" / "results.jsonl").read_text().splitlines()) == 2
     assert peak and peak > 100
     assert [p.name for p in tmp_path.iterdir()] == ["report"], "the run's own stored results are removed"
+
+
+@pytest.mark.models
+def test_release_parity_keeps_per_image_results_so_a_killed_gate_resumes(onnx_models, tmp_path):
+    """release hands its cache's per-image store to the child: a second gate run (after a
+    kill, or with the cached report gone) reuses every image instead of measuring again."""
+    from ppocr_convert.parity.result_store import ResultStore
+    from ppocr_convert.release import measure_in_child
+    _, models = onnx_models
+    images = [CALIBRATION / "07_en.jpg", CALIBRATION / "16_text_rec.jpg"]
+    store = tmp_path / "parity-images"
+    stage_models = {s: models[s] for s in ("paddle", "onnx")}
+    measure_in_child("PP-OCRv5_mobile", images, ["onnx"], tmp_path / "one", stage_models, CALIBRATION,
+                     workers=1, results_cache=store)
+    entries = {d.name: d.stat().st_ino for d in ResultStore(store).entry_dirs()}
+    assert len(entries) == 2
+    measure_in_child("PP-OCRv5_mobile", images, ["onnx"], tmp_path / "two", stage_models, CALIBRATION,
+                     workers=1, results_cache=store)
+    # a measured image's entry is written as a new directory; a reused one is only read
+    assert {d.name: d.stat().st_ino for d in ResultStore(store).entry_dirs()} == entries
+    one, two = ((tmp_path / r / "report" / "results.jsonl").read_text() for r in ("one", "two"))
+    assert one == two

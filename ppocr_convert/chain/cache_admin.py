@@ -6,7 +6,9 @@ What lives under the cache root (PPOCR_CONVERT_CACHE, default ~/.cache/ppocr-con
 - `paddle-reference/<model>-<key>/`: x2paddle rebuilds of Paddle references;
 - `models/<model>/`: official archives fetched with --download;
 - `int8-pages/seed<N>-n<M>/`: the rendered pages of the tflite-int8 calibration and gate
-  sets (deterministic: regenerated identically when removed).
+  sets (deterministic: regenerated identically when removed);
+- `parity-images/<xx>/<key>/`: one image's parity results (parity/result_store.py), keyed
+  by the image, the artifacts, the recipe and the harness code; one entry per image.
 Every entry can be removed at any time: the next run rebuilds it (downloads excepted,
 which need --download again). Removal renames an entry aside first, so a concurrent
 reader sees it whole or not at all.
@@ -20,9 +22,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..parity.result_store import RESULT_FILE, RESULTS_CACHE_DIR, ResultStore, entry_image
+from ..parity.result_store import entry_problem as image_entry_problem
 from .stage_cache import COMPLETE, discard_entry, entry_label, entry_problem
 
-KINDS = ("stages", "paddle-reference", "models", "int8-pages")
+KINDS = ("stages", "paddle-reference", "models", "int8-pages", RESULTS_CACHE_DIR)
 
 
 @dataclass
@@ -48,8 +52,9 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-def _last_used(path: Path) -> float:
-    marker = path / COMPLETE
+def _last_used(path: Path, marker_name: str = COMPLETE) -> float:
+    """When the entry was last written or read: its marker's mtime (touched on each hit)."""
+    marker = path / marker_name
     if marker.is_file():
         return marker.stat().st_mtime
     files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
@@ -74,6 +79,9 @@ def list_entries(root: Path) -> list[CacheEntry]:
                 continue
             label = re.sub(r"-[0-9a-f]{16}$", "", d.name) if kind == "paddle-reference" else d.name
             found.append(CacheEntry(kind, kind, d.name, label, _size(d), _last_used(d), d))
+    for d in ResultStore(root / RESULTS_CACHE_DIR).entry_dirs():
+        found.append(CacheEntry(RESULTS_CACHE_DIR, RESULTS_CACHE_DIR, d.name, entry_image(d), _size(d),
+                                _last_used(d, RESULT_FILE), d))
     return found
 
 
@@ -83,6 +91,8 @@ def entry_check(entry: CacheEntry) -> str | None:
         if not (entry.path / COMPLETE).is_file():
             return "not sealed (an interrupted build)"
         return entry_problem(entry.path)
+    if entry.kind == RESULTS_CACHE_DIR:
+        return image_entry_problem(entry.path)
     return None
 
 

@@ -2,8 +2,9 @@
 
 One interface, `Engine.run(spec, tasks)`, yields an `ImageResult` per task as each
 finishes (in any order); the harness stores and aggregates them. Every engine runs the
-same `ImageWorker` (image_worker.py), which loads the models once per worker, with one
-intra-op thread per model: any engine and any number of workers give identical results.
+same `ImageWorker` (image_worker.py) on chunks of images, stage by stage (one stage's
+models open at a time, opened once per chunk), with one intra-op thread per model: any
+engine, any number of workers and any chunk size give identical results.
 
 * `LocalEngine(workers=1)`: in this process, one image after the other.
 * `LocalEngine(workers=N)`: N spawned processes (never forked: Paddle and TensorFlow
@@ -34,9 +35,19 @@ class Engine(Protocol):
     def run(self, spec: WorkSpec, tasks: list[ImageTask]) -> Iterator[ImageResult]: ...
 
 
-# a worker holds every stage's models of a pipeline at once: measured 2.8-3.3 GB each
-# (two workers on PP-OCRv5 photos peaked at 5.9 GB), plus headroom
-WORKER_PEAK_BYTES = int(3.5 * 2**30)
+# a worker holds one stage's models at a time and one rec line's logits per comparison:
+# two workers on 12 PP-OCRv5 photos peaked at 1170 / 1195 MB each (with every stage open
+# at once and whole-image logit comparisons, 2.8-3.3 GB each), plus headroom
+WORKER_PEAK_BYTES = int(1.5 * 2**30)
+# images per chunk: each stage's sessions (0.1-0.3 s to open) are opened once per chunk,
+# and a killed run loses at most the chunks in flight
+CHUNK_IMAGES = 4
+
+
+def chunks(tasks: list[ImageTask], workers: int) -> list[list[ImageTask]]:
+    """Consecutive chunks of at most CHUNK_IMAGES, small enough that every worker gets one."""
+    size = max(1, min(CHUNK_IMAGES, -(-len(tasks) // max(workers, 1))))
+    return [tasks[i:i + size] for i in range(0, len(tasks), size)]
 
 
 def default_workers() -> int:
@@ -80,9 +91,9 @@ def _init_worker(spec: WorkSpec, ignore_sigint: bool = False) -> None:
     _WORKER = ImageWorker(spec)
 
 
-def _process(task: ImageTask) -> ImageResult:
+def _process(chunk: list[ImageTask]) -> list[ImageResult]:
     assert _WORKER is not None, "worker not initialised"
-    return _WORKER.process(task)
+    return _WORKER.process_chunk(chunk)
 
 
 def worker_peak_rss_mb() -> float:
@@ -91,8 +102,8 @@ def worker_peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _process_with_rss(task: ImageTask) -> tuple[ImageResult, int, float]:
-    return _process(task), os.getpid(), worker_peak_rss_mb()
+def _process_with_rss(chunk: list[ImageTask]) -> tuple[list[ImageResult], int, float]:
+    return _process(chunk), os.getpid(), worker_peak_rss_mb()
 
 
 class LocalEngine:
@@ -113,14 +124,15 @@ class LocalEngine:
     def _inline(self, spec: WorkSpec, tasks: Iterable[ImageTask]) -> Iterator[ImageResult]:
         worker = ImageWorker(spec)
         try:
-            for task in tasks:
-                yield worker.process(task)
+            for chunk in chunks(list(tasks), 1):
+                yield from worker.process_chunk(chunk)
         finally:
             worker.close()
 
     def _pool(self, spec: WorkSpec, tasks: list[ImageTask]) -> Iterator[ImageResult]:
         import multiprocessing
         n = min(self.workers, len(tasks))
+        work = chunks(tasks, n)
         # the BLAS/OpenMP pools are sized when a worker first imports numpy, before its
         # initializer runs: the spawned workers inherit these from this process's environment
         saved = {k: os.environ.get(k) for k in THREAD_ENV}
@@ -134,9 +146,9 @@ class LocalEngine:
                 else:
                     os.environ[k] = v
         try:
-            for result, pid, rss in pool.imap_unordered(_process_with_rss, tasks, chunksize=1):
+            for results, pid, rss in pool.imap_unordered(_process_with_rss, work, chunksize=1):
                 self.worker_peak_rss_mb[pid] = max(self.worker_peak_rss_mb.get(pid, 0.0), rss)
-                yield result
+                yield from results
         except BaseException:
             pool.terminate()
             pool.join()
@@ -149,7 +161,7 @@ class LocalEngine:
 # ---------------------------------------------------------------- ray: Ray Data actor pool
 
 class _RayImageWorker:
-    """A Ray Data actor: one ImageWorker for its lifetime; a batch is a few image tasks."""
+    """A Ray Data actor: one ImageWorker for its lifetime; a batch is one chunk of image tasks."""
 
     def __init__(self, spec: WorkSpec):
         _init_worker(spec)
@@ -158,11 +170,8 @@ class _RayImageWorker:
         import pickle
 
         import numpy as np
-        out = []
-        for blob in batch["task"]:
-            result, pid, rss = _process_with_rss(pickle.loads(blob))
-            out.append(pickle.dumps((result, pid, rss)))
-        return {"result": np.array(out, dtype=object)}
+        results, pid, rss = _process_with_rss([pickle.loads(blob) for blob in batch["task"]])
+        return {"result": np.array([pickle.dumps((r, pid, rss)) for r in results], dtype=object)}
 
 
 class RayEngine:
@@ -194,9 +203,10 @@ class RayEngine:
             ctx = ray.data.DataContext.get_current()
             ctx.enable_progress_bars = False
             # tasks are pickled: paths and ground-truth lines travel as bytes, not Arrow columns
+            size = len(chunks(tasks, self.workers)[0])  # batches of one chunk each, as the local pool's
             items = ray.data.from_items([{"task": pickle.dumps(t)} for t in tasks],
-                                        override_num_blocks=min(len(tasks), 4 * self.workers))
-            ds = items.map_batches(_RayImageWorker, fn_constructor_args=(spec,), batch_size=1,
+                                        override_num_blocks=-(-len(tasks) // size))
+            ds = items.map_batches(_RayImageWorker, fn_constructor_args=(spec,), batch_size=size,
                                 concurrency=self.workers, num_cpus=spec.threads, batch_format="numpy")
             for row in ds.iter_rows():
                 result, pid, rss = pickle.loads(row["result"])

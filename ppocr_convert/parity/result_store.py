@@ -30,6 +30,8 @@ from typing import IO, Iterator
 from ..fsutil import sha256_file
 
 RESULT_FILE = "result.json"
+# the per-image entries' home under the cache root (`parity`, the release gate; `cache` lists them)
+RESULTS_CACHE_DIR = "parity-images"
 
 
 @dataclass
@@ -101,7 +103,18 @@ class ResultStore:
                                    for stage in data.get("heatmaps", [])}
         except (OSError, ValueError, KeyError, TypeError):
             return None
+        try:  # a read is a use: `cache prune` drops the least recently used entries first
+            os.utime(d / RESULT_FILE)
+        except OSError:
+            pass
         return result
+
+    def entry_dirs(self) -> Iterator[Path]:
+        """Every entry directory (temporary ones of running writers excluded)."""
+        for prefix in sorted(self.root.iterdir()) if self.root.is_dir() else []:
+            for d in sorted(prefix.iterdir()) if prefix.is_dir() and not prefix.name.startswith(".") else []:
+                if d.is_dir() and not d.name.startswith("."):
+                    yield d
 
     def heatmap_path(self, key: str, stage: str) -> Path:
         return self._dir(key) / f"{stage}.png"
@@ -163,3 +176,24 @@ def without_timings(line: dict) -> dict:
     for stage in ((data.get("entry") or {}).get("stages") or {}).values():
         stage.pop("seconds", None)
     return data
+
+
+def entry_problem(entry_dir: Path) -> str | None:
+    """What is wrong with one stored entry (None: whole): its result.json unreadable or
+    incomplete, or a heat map it lists missing."""
+    try:
+        data = json.loads((Path(entry_dir) / RESULT_FILE).read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or "image" not in data or not ("entry" in data or "skipped" in data):
+            return f"{RESULT_FILE} lacks the image's result"
+    except (OSError, ValueError) as e:
+        return f"{RESULT_FILE} unreadable ({e.__class__.__name__})"
+    missing = [s for s in data.get("heatmaps", []) if not (Path(entry_dir) / f"{s}.png").is_file()]
+    return f"heat map missing: {', '.join(missing)}" if missing else None
+
+
+def entry_image(entry_dir: Path) -> str:
+    """The image name an entry was computed for ("" when unreadable)."""
+    try:
+        return str(json.loads((Path(entry_dir) / RESULT_FILE).read_text(encoding="utf-8")).get("image", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
