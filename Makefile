@@ -48,7 +48,7 @@ lint: setup ## ruff on the tree, mypy on the chain (configured in pyproject.toml
 	$(BIN)/mypy
 
 test: setup fonts lint ## lint, then every test, real-model integration included
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --durations=15 $(PYTEST_ARGS)
 
 test-fast: setup lint ## lint, then the unit tests: no weights, photos, fonts or converter runs
 	$(BIN)/python -m pytest -q -m unit $(PYTEST_ARGS)

@@ -237,6 +237,15 @@ def test_engine_and_worker_options_are_checked():
     assert make_engine("local").workers >= 1
 
 
+@pytest.mark.parametrize("n, workers, size", [(1, 1, 1), (6, 1, 2), (12, 2, 2), (20, 2, 3), (200, 2, 4), (9, 8, 1)])
+def test_chunks_cover_every_image_once_in_order_and_shrink_on_small_sets(n, workers, size):
+    from ppocr_convert.parity.engine import chunks
+    tasks = [ImageTask(i, Path(f"i{i}.jpg"), None) for i in range(n)]
+    got = chunks(tasks, workers)
+    assert [t for c in got for t in c] == tasks
+    assert max(len(c) for c in got) == size and all(len(c) == size for c in got[:-1])
+
+
 # ---------------------------------------------------------------- real models: workers and engines agree
 
 @pytest.fixture(scope="module")

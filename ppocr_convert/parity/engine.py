@@ -40,13 +40,15 @@ class Engine(Protocol):
 # at once and whole-image logit comparisons, 2.8-3.3 GB each), plus headroom
 WORKER_PEAK_BYTES = int(1.5 * 2**30)
 # images per chunk: each stage's sessions (0.1-0.3 s to open) are opened once per chunk,
-# and a killed run loses at most the chunks in flight
+# and a killed run loses at most the chunks in flight; on small sets chunks shrink so that
+# every worker gets CHUNKS_PER_WORKER of them (load balance, and less lost to a kill)
 CHUNK_IMAGES = 4
+CHUNKS_PER_WORKER = 4
 
 
 def chunks(tasks: list[ImageTask], workers: int) -> list[list[ImageTask]]:
-    """Consecutive chunks of at most CHUNK_IMAGES, small enough that every worker gets one."""
-    size = max(1, min(CHUNK_IMAGES, -(-len(tasks) // max(workers, 1))))
+    """Consecutive chunks of at most CHUNK_IMAGES images."""
+    size = max(1, min(CHUNK_IMAGES, -(-len(tasks) // (max(workers, 1) * CHUNKS_PER_WORKER))))
     return [tasks[i:i + size] for i in range(0, len(tasks), size)]
 
 
