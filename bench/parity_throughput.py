@@ -38,7 +38,8 @@ TARGETS = ["onnx-raw", "onnx", "tflite-fp32", "tflite-fp16"]
 
 
 def one_run(pipeline: str, images: list[str], workers: int, engine: str, results_cache: str | None,
-            work: str, labels: str | None = None) -> dict:
+            work: str, labels: str | None = None, targets: list[str] | None = None,
+            strategies: bool = True) -> dict:
     """One parity run in this process (called in a fresh child): wall time, RSS, lines digest."""
     import paddle  # noqa: F401  (before TensorFlow/LiteRT)
 
@@ -52,7 +53,8 @@ def one_run(pipeline: str, images: list[str], workers: int, engine: str, results
     paths = [Path(p) for p in images]
     t0 = time.perf_counter()
     with tree_cpu_load() as load:  # other processes' CPU while this ran: the noise on a shared machine
-        run = run_parity(pipe, paths, TARGETS, Path(work), workers=workers, engine=engine,
+        run = run_parity(pipe, paths, targets or TARGETS, Path(work), workers=workers, engine=engine,
+                         with_strategies=strategies,
                          results_cache=Path(results_cache) if results_cache else None,
                          labels=load_labels(Path(labels)) if labels else None)
     seconds = time.perf_counter() - t0
@@ -129,6 +131,10 @@ def main(
     ray: bool = typer.Option(False, "--ray", help="also Ray Data in local mode (largest worker count)"),
     resume: bool = typer.Option(False, "--resume", help="also a run killed halfway, then resumed"),
     rss_sizes: str = typer.Option("", "--rss-sizes", help="e.g. 100,1000: peak RSS at those set sizes"),
+    rss_targets: str = typer.Option("", "--rss-targets",
+                                    help="stages of the --rss-sizes runs (default: all four; e.g. onnx to make a "
+                                         "1,000-image run affordable), run without the static-shape strategies"),
+    rss_only: bool = typer.Option(False, "--rss-only", help="only the --rss-sizes runs (largest --workers)"),
     results_dir: Path = typer.Option(RESULTS_DIR, "--results-dir"),
 ):
     """Measure, print the markdown table, write the JSON."""
@@ -139,18 +145,19 @@ def main(
                  "images_dir": str(images_dir), "images": len(images), "cores": os.cpu_count(), "runs": []}
     with tempfile.TemporaryDirectory(prefix="ppocr-parity-bench-") as tmp:
         work = Path(tmp)
-        configs = [("local", n) for n in counts] + ([("ray", max(counts))] if ray else [])
+        configs = [] if rss_only else [("local", n) for n in counts] + ([("ray", max(counts))] if ray else [])
         for engine, n in configs:
             log(f"{engine} x{n} on {len(images)} images")
             r = in_child(pipeline=pipeline, images=images, workers=n, engine=engine, results_cache=None,
                          work=str(work / f"{engine}{n}"))
             log(f"  {r['images_per_s']:.3f} images/s, peak RSS per worker {r['peak_rss_mb_per_worker']} MB")
             res["runs"].append(r)
-        base = res["runs"][0]
-        res["identical_lines"] = all(r["lines_sha256"] == base["lines_sha256"] for r in res["runs"])
-        for r in res["runs"]:
-            r["speedup_vs_first"] = round(r["images_per_s"] / base["images_per_s"], 3)
-        if resume:
+        if res["runs"]:
+            base = res["runs"][0]
+            res["identical_lines"] = all(r["lines_sha256"] == base["lines_sha256"] for r in res["runs"])
+            for r in res["runs"]:
+                r["speedup_vs_first"] = round(r["images_per_s"] / base["images_per_s"], 3)
+        if resume and res["runs"]:
             full = next(r for r in res["runs"] if r["engine"] == "local" and r["workers"] == max(counts))
             res["resume"] = killed_then_resumed(pipeline, images, max(counts), full["seconds"], work)
         sizes = split_list(rss_sizes, int, "--rss-sizes") if rss_sizes else []
@@ -160,8 +167,11 @@ def main(
             res["rss_by_size"] = []
             for size in sizes:
                 subset = [pool[i % len(pool)] for i in range(size)] if size > len(pool) else pool[:size]
+                light = split_list(rss_targets, str, "--rss-targets") if rss_targets else None
                 r = in_child(pipeline=pipeline, images=subset, workers=max(counts), engine="local",
-                             results_cache=None, work=str(work / f"rss{size}"))
+                             results_cache=None, work=str(work / f"rss{size}"), targets=light,
+                             strategies=light is None)
+                r["targets"] = light or TARGETS
                 log(f"  {size} images: peak RSS tree {r['peak_rss_mb_tree']} MB, per worker "
                     f"{r['peak_rss_mb_per_worker']}")
                 res["rss_by_size"].append({"size": size, **r})
@@ -180,15 +190,18 @@ def render(res: dict) -> str:
         rows.append(f"| {r['engine']} | {r['workers']} | {r['images']} | {r['images_per_s']:.3f} | "
                     f"{r['speedup_vs_first']:.2f} | {', '.join(f'{x:.0f}' for x in r['peak_rss_mb_per_worker'])} | "
                     f"{r['peak_rss_mb_tree']:.0f} | {100 * r['cpu_load']['other_procs']:.0f} % |")
-    out = "\n".join(rows)
-    out += f"\n\nIdentical per-image lines (timings aside) in every run: {'yes' if res['identical_lines'] else 'NO'}."
+    out = "\n".join(rows) if res["runs"] else ""
+    if res["runs"]:
+        same = "yes" if res["identical_lines"] else "NO"
+        out += f"\n\nIdentical per-image lines (timings aside) in every run: {same}."
     if "resume" in res:
         rs = res["resume"]
         out += (f"\nKilled at {rs['killed_after_s']} s ({rs['stored_when_killed']} images stored), run again: "
                 f"{rs['resumed']['seconds']} s = {rs['cost_ratio']:.2f}× a full run "
                 f"({rs['resumed']['computed']} images computed).")
     for r in res.get("rss_by_size", []):
-        out += (f"\n{r['size']} images: peak RSS {r['peak_rss_mb_tree']:.0f} MB all processes, per worker "
+        out += (f"\n{r['size']} images ({', '.join(r.get('targets', TARGETS))}): peak RSS "
+                f"{r['peak_rss_mb_tree']:.0f} MB all processes, {r['seconds']:.0f} s, per worker "
                 f"{', '.join(f'{x:.0f}' for x in r['peak_rss_mb_per_worker'])} MB.")
     return out
 
