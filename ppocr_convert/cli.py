@@ -236,8 +236,8 @@ def parity(
     limit: Optional[int] = typer.Option(None, "--limit", help="use only the first N images"),
     labels: Optional[Path] = typer.Option(None, "--labels", help='ground truth JSON {image: [{"text", "box"}]}'),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1,
-                                          help="parallel workers, each with every stage's models loaded once "
-                                               "(default: the machine's cores)"),
+                                          help="parallel workers, each running chunks of images stage by "
+                                               "stage (default: the machine's cores, ~2 GB of free memory each)"),
     engine: str = typer.Option("local", "--engine", help="local (process pool) or ray (the optional "
                                                          "ray extra: Ray Data 2.60.0)"),
     ray_address: Optional[str] = typer.Option(None, "--ray-address",
@@ -333,7 +333,11 @@ def release(
                                            "add tflite-int8 on request)"),
     no_cache: bool = typer.Option(False, "--no-cache", help="rebuild every stage and rerun parity"),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1,
-                                          help="parity gate workers (default: the machine's cores)"),
+                                          help="parity gate workers (default: the machine's cores, as "
+                                               "--memory-budget allows)"),
+    memory_budget: str = typer.Option("3G", "--memory-budget",
+                                      help="memory for the parity gate's workers together (e.g. 8G; 'none': "
+                                           "as free memory allows); ~2 GB a worker"),
     remote_cache: Optional[str] = REMOTE_CACHE_OPTION,
     as_json: bool = typer.Option(False, "--json", help="print dist/manifest.json"),
     debug: bool = typer.Option(False, "--debug"),
@@ -341,13 +345,16 @@ def release(
     """Every model x every target, the parity gate, and dist/manifest.json; all or nothing."""
     import time
 
+    from .chain.cache_admin import parse_size
     from .errors import ParityError
     from .release import release as run_release
     start = time.perf_counter()
     try:
+        budget = None if memory_budget.strip().lower() == "none" else parse_size(memory_budget)
         with console.status("release") as status:
             result = run_release(out_dir, images, models=list(models) or None, targets=list(targets) or None,
                                  use_cache=not no_cache, remote_cache=remote_cache, workers=workers,
+                                 memory_budget=budget,
                                  progress=lambda s, m: status.update(f"[bold]release[/] › {s}: {m}"))
     except ParityError as e:
         failures = getattr(e, "failures", [])

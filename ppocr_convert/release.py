@@ -28,6 +28,7 @@ from .parity.pipelines import PipelineConfig, load_pipeline, pipeline_names
 from .parity.records import to_jsonable
 from .parity.report import read_report, write_json_and_html, write_report
 from .parity.report_schema import SCHEMA_VERSION, ParityReport
+from .parity.engine import RELEASE_MEMORY_BUDGET, default_workers
 from .parity.result_store import RESULTS_CACHE_DIR
 from .reference import reference_dir, reference_key
 
@@ -182,8 +183,12 @@ def build_info(parity: dict[str, ParityRecord], rss: RssSampler | None = None, s
 
 def release(out_dir: Path, images_dir: Path, models: list[str] | None = None, targets: list[str] | None = None,
             use_cache: bool = True, cache_dir: Path | None = None, remote_cache: str | None = None,
-            progress: ProgressFn = lambda s, m: None, workers: int | None = None) -> ReleaseResult:
+            progress: ProgressFn = lambda s, m: None, workers: int | None = None,
+            memory_budget: int | None = RELEASE_MEMORY_BUDGET) -> ReleaseResult:
+    """`workers`: the parity gate's (default: the cores, as `memory_budget` allows for all
+    workers together; None: as the machine's free memory allows)."""
     targets = list(targets or DEFAULT_TARGETS)
+    workers = workers or default_workers(memory_budget)
     check_targets(targets)
     skipped: list[dict] = []
     if models is None:
@@ -221,6 +226,8 @@ def release(out_dir: Path, images_dir: Path, models: list[str] | None = None, ta
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
         rss.mark("publish")
         build = build_info(records, rss, time.perf_counter() - start)
+        build["parity_workers"] = workers
+        build["memory_budget_mb"] = None if memory_budget is None else round(memory_budget / 2**20)
         (staging / "build.json").write_text(json.dumps(build, indent=2) + "\n")
         if failures:
             first = failures[0]

@@ -237,6 +237,34 @@ def test_engine_and_worker_options_are_checked():
     assert make_engine("local").workers >= 1
 
 
+def test_default_workers_are_the_cores_as_free_memory_and_a_budget_allow(monkeypatch):
+    import psutil
+
+    from ppocr_convert.parity import engine
+    gib = 2**30
+    monkeypatch.setattr(engine.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    free = {"bytes": 64 * gib}
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: type("vm", (), {"available": free["bytes"]})())
+    assert engine.WORKER_PEAK_BYTES == 2 * gib
+    assert engine.default_workers() == 4  # the cores
+    assert engine.default_workers(engine.RELEASE_MEMORY_BUDGET) == 1  # release: 3 GB for all workers
+    assert engine.default_workers(8 * gib) == 4 and engine.default_workers(5 * gib) == 2
+    free["bytes"] = 5 * gib
+    assert engine.default_workers() == 2  # free memory
+    free["bytes"] = gib
+    assert engine.default_workers() == 1 and engine.default_workers(0) == 1  # never none
+
+
+def test_release_memory_budget_is_read_as_a_size_and_a_bad_one_is_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from ppocr_convert.cli import app
+    r = CliRunner().invoke(app, ["release", "--images", str(tmp_path), "--out", str(tmp_path / "dist"),
+                                 "--memory-budget", "lots"])
+    assert r.exit_code != 0 and "cannot read size 'lots'" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "dist").exists()
+
+
 @pytest.mark.parametrize("n, workers, size", [(1, 1, 1), (6, 1, 2), (12, 2, 2), (20, 2, 3), (200, 2, 4), (9, 8, 1)])
 def test_chunks_cover_every_image_once_in_order_and_shrink_on_small_sets(n, workers, size):
     from ppocr_convert.parity.engine import chunks

@@ -35,10 +35,31 @@ class Engine(Protocol):
     def run(self, spec: WorkSpec, tasks: list[ImageTask]) -> Iterator[ImageResult]: ...
 
 
-# a worker holds one stage's models at a time and one rec line's logits per comparison:
-# two workers on 12 PP-OCRv5 photos peaked at 1170 / 1195 MB each (with every stage open
-# at once and whole-image logit comparisons, 2.8-3.3 GB each), plus headroom
-WORKER_PEAK_BYTES = int(1.5 * 2**30)
+# a worker holds one stage's models at a time and one rec line's logits per comparison.
+# Measured (release's gate on the 30 photos, two workers, the whole parity process tree):
+# PP-OCRv4 3.9 GB (its Paddle det at 1024x1024 dominates), v6 small 3.1, v5 2.3, v6 tiny
+# 2.1; so up to ~1.9 GB a worker (before: every stage open at once and whole-image logit
+# comparisons, 2.8-3.3 GB a worker on v5)
+WORKER_PEAK_BYTES = 2 * 2**30
+# `release` keeps its parity gate's workers within this, so that the whole release stays
+# under it (the converters run one at a time before it, each at most 1.7 GB)
+RELEASE_MEMORY_BUDGET = 3 * 2**30
+
+
+def default_workers(memory_budget: int | None = None) -> int:
+    """The machine's cores (those this process may run on), as memory allows: the memory
+    available now and, when given, a budget for all workers together (at least one worker)."""
+    try:
+        cores = max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        cores = max(1, os.cpu_count() or 1)
+    import psutil
+    n = min(cores, psutil.virtual_memory().available // WORKER_PEAK_BYTES)
+    if memory_budget is not None:
+        n = min(n, memory_budget // WORKER_PEAK_BYTES)
+    return max(1, int(n))
+
+
 # images per chunk: each stage's sessions (0.1-0.3 s to open) are opened once per chunk,
 # and a killed run loses at most the chunks in flight; on small sets chunks shrink so that
 # every worker gets CHUNKS_PER_WORKER of them (load balance, and less lost to a kill)
@@ -50,16 +71,6 @@ def chunks(tasks: list[ImageTask], workers: int) -> list[list[ImageTask]]:
     """Consecutive chunks of at most CHUNK_IMAGES images."""
     size = max(1, min(CHUNK_IMAGES, -(-len(tasks) // (max(workers, 1) * CHUNKS_PER_WORKER))))
     return [tasks[i:i + size] for i in range(0, len(tasks), size)]
-
-
-def default_workers() -> int:
-    """The machine's cores (those this process may run on), as memory allows."""
-    try:
-        cores = max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        cores = max(1, os.cpu_count() or 1)
-    import psutil
-    return max(1, min(cores, psutil.virtual_memory().available // WORKER_PEAK_BYTES))
 
 
 def make_engine(name: str = "local", workers: int | None = None, address: str | None = None) -> Engine:
