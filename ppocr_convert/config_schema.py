@@ -211,6 +211,7 @@ class Int8Options(Table):
     max_cer_rise: Share | None = None
     max_blocks: Annotated[int, Field(ge=0)] | None = None   # search budget (blocks kept out of int8)
     sensitivity_samples: PositiveInt | None = None
+    bias_correction: Annotated[int, Field(ge=0)] | None = None  # samples measuring input means; 0: off
 
 
 # ---- whole files --------------------------------------------------------------------------

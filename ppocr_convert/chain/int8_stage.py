@@ -32,7 +32,7 @@ from . import sensitivity as sens
 from .quantize import Int8Quantizer, build_recipe, kept_ops
 
 DEFAULTS = {"keep": "float", "max_accuracy_drop": 0.01, "max_cer_rise": 0.005, "max_blocks": 64,
-            "sensitivity_samples": 4}
+            "sensitivity_samples": 4, "bias_correction": 16}
 
 
 def int8_options(config: ModelConfig) -> dict:
@@ -149,7 +149,7 @@ class Int8Build:
 
 def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options: dict,
                    calibration: dict, progress: Callable[[str], None] = lambda m: None) -> Int8Build:
-    q = Int8Quantizer(fp32, samples)
+    q = Int8Quantizer(fp32, samples, bias_correction=options["bias_correction"])
     try:
         def quantize(keep: list[tuple[str, str]]) -> bytes:
             return q.quantize(build_recipe(keep))
@@ -179,7 +179,8 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
         info = {
             "quantizer": "ai-edge-quantizer",
             "scheme": {"weights": "int8 symmetric per output channel", "activations": "int8 asymmetric per tensor",
-                       "io": "float32 (QUANTIZE/DEQUANTIZE inside the graph)", "keep": options["keep"]},
+                       "io": "float32 (QUANTIZE/DEQUANTIZE inside the graph)", "keep": options["keep"],
+                       "bias_correction": {"ops": len(q.biases), "samples": min(len(samples), options["bias_correction"])}},
             "calibration": calibration,
             "gate": {"passed": result.passed, "limits": {k: options[k] for k in ("max_accuracy_drop", "max_cer_rise")},
                      **result.steps[-1].figures},

@@ -10,6 +10,10 @@ or float (no_quantize: a DEQUANTIZE/QUANTIZE pair around the op).
 A recipe is plain JSON (ai-edge-quantizer's format), recorded in the manifest. Later
 entries win; an override names one op by its scope, the op's output tensor name(s)
 followed by ';' (tfl_flatbuffer_utils.get_op_scope).
+
+Bias correction (bias_correction.py, on by default): each weighted op's float bias is
+shifted by the mean output error its int8 weights add, measured once on calibration
+samples; an op a recipe keeps in float gets its original bias back.
 """
 from __future__ import annotations
 
@@ -37,6 +41,28 @@ def _static_entry(regex: str, activation_bits: int) -> dict:
                                                        "granularity": "TENSORWISE", "dtype": "INT"},
                           "weight_tensor_config": dict(_WEIGHTS), "compute_precision": "INTEGER",
                           "explicit_dequantize": False, "skip_checks": False, "min_weight_elements": 0}}
+
+
+def weight_only_recipe() -> list[dict]:
+    """int8 weights exactly as the static recipe rounds them, float compute (DEQUANTIZE
+    before each weighted op): what bias correction measures the weight error on."""
+    cfg = {"weight_tensor_config": dict(_WEIGHTS), "compute_precision": "FLOAT", "explicit_dequantize": True,
+           "skip_checks": False, "min_weight_elements": 0}
+    return [{"regex": ".*", "operation": "*", "algorithm_key": "min_max_uniform_quantize", "op_config": cfg}]
+
+
+def float_scopes(recipe: list[dict], scopes: Iterable[str]) -> set[str]:
+    """The scopes whose last matching recipe entry keeps them out of quantization."""
+    out = set()
+    entries = [e for e in recipe if e["operation"] not in ("INPUT", "OUTPUT")]
+    for scope in scopes:
+        last = None
+        for e in entries:
+            if re.search(e["regex"], scope):
+                last = e
+        if last is not None and last["algorithm_key"] == "no_quantize":
+            out.add(scope)
+    return out
 
 
 def scope_regex(scope: str) -> str:
@@ -113,15 +139,25 @@ def _quiet():
 
 
 class Int8Quantizer:
-    """One fp32 model: calibrate once (min/max of every tensor over the calibration
-    samples), then quantize with any recipe (milliseconds each)."""
+    """One fp32 model: bias correction and calibration once (min/max of every tensor over
+    the calibration samples), then quantize with any recipe (milliseconds each).
 
-    def __init__(self, fp32_model: bytes, samples: list[np.ndarray], threads: int | None = None):
+    `bias_correction`: how many calibration samples measure each weighted op's input mean
+    (0: no correction). `self.model` stays the fp32 model as given (with a signature);
+    `self.biases` holds the corrected biases by op scope."""
+
+    def __init__(self, fp32_model: bytes, samples: list[np.ndarray], threads: int | None = None,
+                 bias_correction: int = 16):
         self.model = with_signature(fp32_model)
         self.input = input_name(self.model)
         self._tmp = Path(tempfile.mkdtemp(prefix="ppocr-int8-"))
+        self.biases: dict[str, np.ndarray] = {}
+        if bias_correction > 0:
+            from .bias_correction import corrected_biases
+            self.biases = corrected_biases(self.model, self._run(self.model, weight_only_recipe()),
+                                           samples[:bias_correction])
         self._path = self._tmp / "fp32.tflite"
-        self._path.write_bytes(self.model)
+        self._path.write_bytes(self._with_biases(set()))
         threads = threads or max(1, min(4, os.cpu_count() or 1))
         from ai_edge_quantizer import quantizer
         q = quantizer.Quantizer(str(self._path))
@@ -129,13 +165,26 @@ class Int8Quantizer:
         with _quiet():
             self.qsvs = q.calibrate({SIGNATURE_KEY: [{self.input: s} for s in samples]}, num_threads=threads)
 
-    def quantize(self, recipe: list[dict]) -> bytes:
+    def _with_biases(self, original: set[str]) -> bytes:
+        """The model with every corrected bias except those of `original` (scopes)."""
+        from .bias_correction import with_biases
+        return with_biases(self.model, {k: v for k, v in self.biases.items() if k not in original})
+
+    def _run(self, model: bytes, recipe: list[dict], qsvs=None) -> bytes:
         from ai_edge_quantizer import quantizer
-        q = quantizer.Quantizer(str(self._path))
+        path = self._tmp / "input.tflite"
+        path.write_bytes(model)
+        q = quantizer.Quantizer(str(path))
         q.load_quantization_recipe(recipe)
         with _quiet():
-            result = q.quantize(self.qsvs, enable_progress_bar=False, enable_progress_report=False)
+            result = q.quantize(qsvs, enable_progress_bar=False, enable_progress_report=False)
         return bytes(result.quantized_model)
+
+    def quantize(self, recipe: list[dict]) -> bytes:
+        """Quantize with `recipe`; ops it keeps in float get their original bias back."""
+        keep_float = float_scopes(recipe, self.biases)
+        model = self._with_biases(keep_float) if keep_float else self._path.read_bytes()
+        return self._run(model, recipe, self.qsvs)
 
     def close(self) -> None:
         import shutil
