@@ -129,3 +129,17 @@ def test_output_shift_of_depthwise_and_fully_connected():
     fc = rng.normal(size=(3, 6))
     assert np.allclose(bc.output_shift("FULLY_CONNECTED", fc, mean), fc @ mean)
 
+
+def test_stage_progress_counts_the_blocks_kept_and_the_manifest_names_the_chosen_step(model):
+    from ppocr_convert.chain import int8_stage
+    messages = []
+    options = {**int8_stage.DEFAULTS, "max_blocks": 2, "sensitivity_samples": 2, "bias_correction": 2}
+    result = int8_stage.quantize_model(model, _samples(4, 1), lambda m: (False, {"line_accuracy": 0.5, "cer": 0.1}),
+                                       options, {"digest": "x"}, messages.append)
+    steps = result.info["search"]
+    assert len(steps) == 3  # all-int8, then one block, then two
+    kept = [m.split(" block(s)")[0] for m in messages if "block(s) kept" in m]
+    assert kept == ["1", "2"], messages
+    # nothing beat all-int8 (equal figures): the shipped model is step 0, and says so
+    assert result.info["search_chosen_step"] == 0 and result.info["kept_blocks"] == []
+    assert result.info["scheme"]["bias_correction"] == {"ops": 3, "samples": 2}

@@ -159,18 +159,18 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
         ranking: list[sens.OpSensitivity] = []
         block_list: list[sens.Block] = []
         if passed:
-            result = sens.SearchResult(first, [], True, [sens.SearchStep([], True, {**figures, "block": None})])
+            result = sens.SearchResult(first, [], True, [sens.SearchStep([], True, {**figures, "block": None})], [], 0)
         else:
             progress(f"all-int8 misses the gate ({_fmt(figures)}); measuring per-op sensitivity")
             ranking = sens.sensitivity(q.model, first, samples[:options["sensitivity_samples"]])
             block_list = sens.blocks(ranking)
 
-            steps = [0]
+            steps = [0]  # blocks kept: the search calls the gate once per block it adds
 
             def logged(model: bytes) -> tuple[bool, dict]:
                 ok, figs = gate(model)
-                progress(f"{steps[0]} block(s) kept out of int8: {_fmt(figs)}")
                 steps[0] += 1
+                progress(f"{steps[0]} block(s) kept out of int8: {_fmt(figs)}")
                 return ok, figs
             result = sens.mixed_precision_search(block_list, quantize, logged, mode=options["keep"],
                                                  max_kept=options["max_blocks"], first=first,
@@ -183,8 +183,9 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
                        "bias_correction": {"ops": len(q.biases), "samples": min(len(samples), options["bias_correction"])}},
             "calibration": calibration,
             "gate": {"passed": result.passed, "limits": {k: options[k] for k in ("max_accuracy_drop", "max_cer_rise")},
-                     **result.steps[-1].figures},
+                     **result.figures},
             "search": [s.to_dict() for s in result.steps],
+            "search_chosen_step": result.chosen % len(result.steps),
             "kept_blocks": [b.to_dict() for b in result.blocks],
             "kept_ops": kept_ops(recipe),
             "recipe": recipe,
