@@ -143,3 +143,16 @@ def test_stage_progress_counts_the_blocks_kept_and_the_manifest_names_the_chosen
     # nothing beat all-int8 (equal figures): the shipped model is step 0, and says so
     assert result.info["search_chosen_step"] == 0 and result.info["kept_blocks"] == []
     assert result.info["scheme"]["bias_correction"] == {"ops": 3, "samples": 2}
+
+
+def test_weight_only_int8_keeps_float_compute_and_is_bias_corrected(model):
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+    from ppocr_convert.chain.quantize import quantize_weights_only
+    calibration, held_out = _samples(8, 1), _samples(8, 2)
+    plain = quantize_weights_only(model, calibration, bias_correction=0)
+    fixed = quantize_weights_only(model, calibration)
+    obj = fbu.convert_bytearray_to_object(bytearray(fixed))
+    names = [str(fbu.opcode_to_name(obj, op.opcodeIndex)) for op in obj.subgraphs[0].operators]
+    assert names.count("DEQUANTIZE") == 3 and "QUANTIZE" not in names  # int8 weights, float activations
+    assert len(bc.weight_errors(model, fixed)) == 3
+    assert _mean_error(fixed, model, held_out) < _mean_error(plain, model, held_out) / 4

@@ -138,6 +138,35 @@ def _quiet():
         yield
 
 
+def _quantize(model: bytes, recipe: list[dict], qsvs, work: Path) -> bytes:
+    from ai_edge_quantizer import quantizer
+    path = work / "input.tflite"
+    path.write_bytes(model)
+    q = quantizer.Quantizer(str(path))
+    q.load_quantization_recipe(recipe)
+    with _quiet():
+        result = q.quantize(qsvs, enable_progress_bar=False, enable_progress_report=False)
+    return bytes(result.quantized_model)
+
+
+def quantize_weights_only(fp32_model: bytes, samples: list[np.ndarray], bias_correction: int = 16) -> bytes:
+    """int8 weights rounded as the static recipe rounds them, float compute (a DEQUANTIZE
+    before each weighted op), biases corrected on `samples[:bias_correction]` (0: none).
+    No activation calibration. Float32 I/O like the fp32 model; about 0.28x its size."""
+    import shutil
+    model = with_signature(fp32_model)
+    work = Path(tempfile.mkdtemp(prefix="ppocr-int8w-"))
+    try:
+        plain = _quantize(model, weight_only_recipe(), None, work)
+        if bias_correction <= 0:
+            return plain
+        from .bias_correction import corrected_biases, with_biases
+        biases = corrected_biases(model, plain, samples[:bias_correction])
+        return _quantize(with_biases(model, biases), weight_only_recipe(), None, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 class Int8Quantizer:
     """One fp32 model: bias correction and calibration once (min/max of every tensor over
     the calibration samples), then quantize with any recipe (milliseconds each).
@@ -171,14 +200,7 @@ class Int8Quantizer:
         return with_biases(self.model, {k: v for k, v in self.biases.items() if k not in original})
 
     def _run(self, model: bytes, recipe: list[dict], qsvs=None) -> bytes:
-        from ai_edge_quantizer import quantizer
-        path = self._tmp / "input.tflite"
-        path.write_bytes(model)
-        q = quantizer.Quantizer(str(path))
-        q.load_quantization_recipe(recipe)
-        with _quiet():
-            result = q.quantize(qsvs, enable_progress_bar=False, enable_progress_report=False)
-        return bytes(result.quantized_model)
+        return _quantize(model, recipe, qsvs, self._tmp)
 
     def quantize(self, recipe: list[dict]) -> bytes:
         """Quantize with `recipe`; ops it keeps in float get their original bias back."""
