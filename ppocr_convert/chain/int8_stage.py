@@ -3,7 +3,9 @@ INT8, calibrated on real images, kept out of int8 block by block until a ground-
 gate passes.
 
 Per model file:
-1. calibrate once on the calibration set (calibration.py), quantize all-int8;
+1. correct each weighted op's bias for its int8 weights' mean output error
+   (bias_correction.py), calibrate once on the calibration set (calibration.py),
+   quantize all-int8;
 2. gate: ground truth on pages the quantizer never saw (calibration.GATE_SEED) —
    det: the OCR pipeline with this det and the pipeline's fp32 rec; rec: the labelled
    line crops routed to this bucket; cls: argmax agreement with fp32 on those crops.
@@ -11,7 +13,8 @@ Per model file:
    `max_cer_rise` (the model config's [int8] table);
 3. if it fails: per-op sensitivity (sensitivity.py), ops grouped into blocks, the worst
    block kept out of int8 (`keep`: float or int16), quantize again, gate again, one
-   block at a time until it passes or `max_blocks` is spent, then stop.
+   block at a time until it passes or `max_blocks` is spent, then ship the best step
+   (the passing one, else the best gate figures: the search is not monotonic).
 
 Everything the stage decided goes to `int8.json` beside the model: calibration digest,
 recipe, blocks kept, gate figures per step, the sensitivity ranking.
