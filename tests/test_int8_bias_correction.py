@@ -114,8 +114,8 @@ def test_output_shift_of_a_conv_matches_a_direct_convolution(groups):
     mean = rng.normal(size=cin)
     # a constant input (the mean everywhere), one VALID output position
     patch = np.broadcast_to(mean, (3, 3, cin))
-    per_group = cout // groups
-    direct = np.array([np.sum(dw[j] * patch[..., (j // per_group) * (cin // groups):(j // per_group + 1) * (cin // groups)])
+    per_group, width = cout // groups, cin // groups
+    direct = np.array([np.sum(dw[j] * patch[..., (j // per_group) * width:(j // per_group + 1) * width])
                        for j in range(cout)])
     assert np.allclose(bc.output_shift("CONV_2D", dw, mean), direct)
 

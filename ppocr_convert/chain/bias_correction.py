@@ -19,6 +19,8 @@ needs its original one (`Int8Quantizer` restores it per recipe).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
@@ -52,7 +54,7 @@ def _constant(obj, raw: bytes, graph, i: int) -> np.ndarray | None:
     return np.frombuffer(data, _DTYPES[t.type]).reshape(t.shape)
 
 
-def _weight(obj, raw: bytes, graph, op, producers: dict[int, object]) -> tuple[np.ndarray, object] | None:
+def _weight(obj, raw: bytes, graph, op, producers: dict[int, Any]) -> tuple[np.ndarray, Any] | None:
     """(values, tensor) of a weighted op's weights (input 1), through an explicit DEQUANTIZE."""
     i = op.inputs[1]
     if _constant(obj, raw, graph, i) is None and i in producers:
@@ -61,7 +63,7 @@ def _weight(obj, raw: bytes, graph, op, producers: dict[int, object]) -> tuple[n
     return None if values is None else (values, graph.tensors[i])
 
 
-def _weighted_ops(obj) -> list[tuple[str, object]]:
+def _weighted_ops(obj) -> list[tuple[str, Any]]:
     from ai_edge_litert.tools import flatbuffer_utils as fbu
     graph = obj.subgraphs[0]
     return [(str(fbu.opcode_to_name(obj, op.opcodeIndex)), op) for op in graph.operators
@@ -82,8 +84,8 @@ def weight_errors(fp32: bytes, quantized: bytes) -> dict[str, np.ndarray]:
         scope = op_scope(ga, op)
         w = _constant(a, fp32, ga, op.inputs[1])
         qop = by_scope.get(scope)
-        found = _weight(b, quantized, gb, qop, producers) if qop is not None and w is not None else None
-        if found is None:
+        found = _weight(b, quantized, gb, qop, producers) if qop is not None else None
+        if found is None or w is None:
             continue
         q, tensor = found
         quant = tensor.quantization
@@ -174,7 +176,8 @@ def with_biases(model: bytes, biases: dict[str, np.ndarray]) -> bytes:
             continue
         tensor = graph.tensors[op.inputs[2]]
         if list(tensor.shape) != list(values.shape):
-            raise ValueError(f"bias of {op_scope(graph, op)}: shape {list(values.shape)}, model has {list(tensor.shape)}")
+            raise ValueError(f"bias of {op_scope(graph, op)}: shape {list(values.shape)}, "
+                             f"model has {list(tensor.shape)}")
         obj.buffers[tensor.buffer].data = np.frombuffer(np.asarray(values, np.float32).tobytes(), np.uint8)
         done += 1
     if done != len(biases):
