@@ -43,6 +43,16 @@ def test_recipe_overrides_name_one_op_each_and_come_after_the_default():
         build_recipe([("x;", "int4")])
 
 
+def test_recipe_with_int16_activations_everywhere():
+    recipe = build_recipe([("x;", "float")], activation_bits=16)
+    act = recipe[0]["op_config"]["activation_tensor_config"]
+    assert act["num_bits"] == 16 and act["symmetric"]                      # a16w8: TFLite's 16x8 kernels
+    assert recipe[0]["op_config"]["weight_tensor_config"]["num_bits"] == 8
+    assert kept_ops(recipe) == [{"regex": scope_regex("x;"), "mode": "float"}]
+    with pytest.raises(ValueError):
+        build_recipe(activation_bits=4)
+
+
 def _op(i, name="CONV_2D", inputs=(), outputs=None):
     return sens.OpInfo(i, name, f"t{i};", tuple(inputs), outputs or (f"t{i}",))
 

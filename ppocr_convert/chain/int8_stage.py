@@ -35,7 +35,7 @@ from . import sensitivity as sens
 from .quantize import Int8Quantizer, build_recipe, kept_ops
 
 DEFAULTS = {"keep": "float", "max_accuracy_drop": 0.01, "max_cer_rise": 0.005, "max_blocks": 64,
-            "sensitivity_samples": 4, "bias_correction": 16}
+            "sensitivity_samples": 4, "bias_correction": 16, "activation_bits": 8}
 
 
 def int8_options(config: ModelConfig) -> dict:
@@ -155,7 +155,7 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
     q = Int8Quantizer(fp32, samples, bias_correction=options["bias_correction"])
     try:
         def quantize(keep: list[tuple[str, str]]) -> bytes:
-            return q.quantize(build_recipe(keep))
+            return q.quantize(build_recipe(keep, options["activation_bits"]))
 
         first = quantize([])
         passed, figures = gate(first)
@@ -178,10 +178,12 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
             result = sens.mixed_precision_search(block_list, quantize, logged, mode=options["keep"],
                                                  max_kept=options["max_blocks"], first=first,
                                                  first_gate=(passed, figures))
-        recipe = build_recipe(result.kept)
+        recipe = build_recipe(result.kept, options["activation_bits"])
         info = {
             "quantizer": "ai-edge-quantizer",
-            "scheme": {"weights": "int8 symmetric per output channel", "activations": "int8 asymmetric per tensor",
+            "scheme": {"weights": "int8 symmetric per output channel",
+                       "activations": "int8 asymmetric per tensor" if options["activation_bits"] == 8
+                       else "int16 symmetric per tensor",
                        "io": "float32 (QUANTIZE/DEQUANTIZE inside the graph)", "keep": options["keep"],
                        "bias_correction": {"ops": len(q.biases),
                                            "samples": min(len(samples), options["bias_correction"])}},

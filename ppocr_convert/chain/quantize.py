@@ -70,9 +70,12 @@ def scope_regex(scope: str) -> str:
     return "^" + re.escape(scope) + "$"
 
 
-def build_recipe(keep: Iterable[tuple[str, str]] = ()) -> list[dict]:
-    """int8 everywhere, then one override per kept op: (scope, "int16" | "float")."""
-    recipe = [_static_entry(".*", 8)]
+def build_recipe(keep: Iterable[tuple[str, str]] = (), activation_bits: int = 8) -> list[dict]:
+    """int8 weights and `activation_bits` (8, or 16: TFLite's 16x8 kernels) activations
+    everywhere, then one override per kept op: (scope, "int16" | "float")."""
+    if activation_bits not in (8, 16):
+        raise ValueError(f"activation_bits {activation_bits}: 8 or 16")
+    recipe = [_static_entry(".*", activation_bits)]
     for scope, mode in keep:
         if mode not in KEEP_MODES:
             raise ValueError(f"keep mode {mode!r}: choose from {', '.join(KEEP_MODES)}")
