@@ -211,6 +211,8 @@ class Int8Options(Table):
     max_cer_rise: Share | None = None
     max_blocks: Annotated[int, Field(ge=0)] | None = None   # search budget (blocks kept out of int8)
     sensitivity_samples: PositiveInt | None = None
+    bias_correction: Annotated[int, Field(ge=0)] | None = None  # samples measuring input means; 0: off
+    activation_bits: Literal[8, 16] | None = None             # 16: a16w8 (TFLite's 16x8 kernels)
 
 
 # ---- whole files --------------------------------------------------------------------------

@@ -43,6 +43,16 @@ def test_recipe_overrides_name_one_op_each_and_come_after_the_default():
         build_recipe([("x;", "int4")])
 
 
+def test_recipe_with_int16_activations_everywhere():
+    recipe = build_recipe([("x;", "float")], activation_bits=16)
+    act = recipe[0]["op_config"]["activation_tensor_config"]
+    assert act["num_bits"] == 16 and act["symmetric"]                      # a16w8: TFLite's 16x8 kernels
+    assert recipe[0]["op_config"]["weight_tensor_config"]["num_bits"] == 8
+    assert kept_ops(recipe) == [{"regex": scope_regex("x;"), "mode": "float"}]
+    with pytest.raises(ValueError):
+        build_recipe(activation_bits=4)
+
+
 def _op(i, name="CONV_2D", inputs=(), outputs=None):
     return sens.OpInfo(i, name, f"t{i};", tuple(inputs), outputs or (f"t{i}",))
 
@@ -105,10 +115,43 @@ def test_search_keeps_blocks_one_at_a_time_until_the_gate_passes_then_stops():
 def test_search_that_never_passes_stops_at_the_budget_and_says_so():
     blocks = sens.blocks(_ranked([0.3, 0.0, 0.9, 0.0, 0.5, 0.0, 0.0, 0.0]))
     result = sens.mixed_precision_search(blocks, lambda keep: b"m", lambda m: (False, {}), max_kept=2)
-    assert not result.passed and len(result.blocks) == 2 and len(result.steps) == 3
+    assert not result.passed and len(result.steps) == 3 and len(result.steps[-1].kept) == 4
+    # no step scored better than all-int8: that is what it returns (ties keep fewer ops out)
+    assert result.chosen == 0 and result.blocks == [] and result.kept == []
     # a block adding no error is never a candidate
     none = sens.mixed_precision_search(sens.blocks(_ranked([0.0, 0.0])), lambda k: b"m", lambda m: (False, {}))
     assert none.blocks == [] and len(none.steps) == 1
+
+
+def test_search_that_never_passes_returns_its_best_step_not_its_last():
+    blocks = sens.blocks(_ranked([0.3, 0.0, 0.9, 0.0, 0.5, 0.0, 0.7, 0.0]))
+    # all-int8, then +1, +2, +3, +4 blocks: not monotonic, best after the first block
+    figures = {0: (0.50, 0.10), 2: (0.80, 0.03), 4: (0.60, 0.05), 6: (0.70, 0.04), 8: (0.75, 0.02)}
+
+    def gate(model):
+        acc, cer = figures[int(model.decode().split("-")[1])]
+        return False, {"line_accuracy": acc, "cer": cer}
+
+    result = sens.mixed_precision_search(blocks, lambda keep: f"model-{len(keep)}".encode(), gate, max_kept=4)
+    assert not result.passed and len(result.steps) == 5          # every step tried and recorded
+    assert result.model == b"model-2" and result.chosen == 1
+    assert result.kept == [("t2;", "float"), ("t3;", "float")]
+    assert [b.index for b in result.blocks] == [1]
+    assert result.figures["line_accuracy"] == 0.80
+
+
+def test_search_step_rank_prefers_a_pass_then_accuracy_then_cer_then_fewer_kept_ops():
+    r = sens.step_rank
+    assert r(True, {"line_accuracy": 0.5}, 9) > r(False, {"line_accuracy": 0.9}, 0)
+    assert r(False, {"line_accuracy": 0.8, "cer": 0.05}, 4) > r(False, {"line_accuracy": 0.7, "cer": 0.01}, 0)
+    assert r(False, {"line_accuracy": 0.8, "cer": 0.02}, 4) > r(False, {"line_accuracy": 0.8, "cer": 0.03}, 0)
+    assert r(False, {"line_accuracy": 0.8, "cer": 0.02}, 2) > r(False, {"line_accuracy": 0.8, "cer": 0.02}, 4)
+    assert r(False, {"argmax_agreement": 0.99}, 0) > r(False, {"argmax_agreement": 0.98}, 0)  # cls gate
+    # the search ties go to the earlier step (fewer ops out of int8)
+    blocks = sens.blocks(_ranked([0.3, 0.0, 0.9, 0.0]))
+    same = sens.mixed_precision_search(blocks, lambda k: f"m{len(k)}".encode(),
+                                       lambda m: (False, {"line_accuracy": 0.5}))
+    assert same.chosen == 0 and same.kept == [] and same.blocks == []
 
 
 def test_gate_arithmetic():

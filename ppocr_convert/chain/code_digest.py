@@ -24,7 +24,8 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     # calibration and gate sets (photos, rendered pages, the deployed preprocessing), the
     # quantizer recipe, the sensitivity ranking and the mixed-precision search
     "tflite-int8": ("ppocr_convert.chain.int8_stage", "ppocr_convert.chain.quantize",
-                    "ppocr_convert.chain.sensitivity", "ppocr_convert.chain.calibration",
+                    "ppocr_convert.chain.bias_correction", "ppocr_convert.chain.sensitivity",
+                    "ppocr_convert.chain.calibration",
                     "ppocr_convert.data.calibration", "ppocr_convert.evalset", "ppocr_convert.ocr",
                     "ppocr_convert.model_params"),
 }

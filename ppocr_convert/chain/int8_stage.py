@@ -3,7 +3,9 @@ INT8, calibrated on real images, kept out of int8 block by block until a ground-
 gate passes.
 
 Per model file:
-1. calibrate once on the calibration set (calibration.py), quantize all-int8;
+1. correct each weighted op's bias for its int8 weights' mean output error
+   (bias_correction.py), calibrate once on the calibration set (calibration.py),
+   quantize all-int8;
 2. gate: ground truth on pages the quantizer never saw (calibration.GATE_SEED) —
    det: the OCR pipeline with this det and the pipeline's fp32 rec; rec: the labelled
    line crops routed to this bucket; cls: argmax agreement with fp32 on those crops.
@@ -11,7 +13,8 @@ Per model file:
    `max_cer_rise` (the model config's [int8] table);
 3. if it fails: per-op sensitivity (sensitivity.py), ops grouped into blocks, the worst
    block kept out of int8 (`keep`: float or int16), quantize again, gate again, one
-   block at a time until it passes or `max_blocks` is spent, then stop.
+   block at a time until it passes or `max_blocks` is spent, then ship the best step
+   (the passing one, else the best gate figures: the search is not monotonic).
 
 Everything the stage decided goes to `int8.json` beside the model: calibration digest,
 recipe, blocks kept, gate figures per step, the sensitivity ranking.
@@ -32,7 +35,7 @@ from . import sensitivity as sens
 from .quantize import Int8Quantizer, build_recipe, kept_ops
 
 DEFAULTS = {"keep": "float", "max_accuracy_drop": 0.01, "max_cer_rise": 0.005, "max_blocks": 64,
-            "sensitivity_samples": 4}
+            "sensitivity_samples": 4, "bias_correction": 16, "activation_bits": 8}
 
 
 def int8_options(config: ModelConfig) -> dict:
@@ -149,41 +152,46 @@ class Int8Build:
 
 def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options: dict,
                    calibration: dict, progress: Callable[[str], None] = lambda m: None) -> Int8Build:
-    q = Int8Quantizer(fp32, samples)
+    q = Int8Quantizer(fp32, samples, bias_correction=options["bias_correction"])
     try:
         def quantize(keep: list[tuple[str, str]]) -> bytes:
-            return q.quantize(build_recipe(keep))
+            return q.quantize(build_recipe(keep, options["activation_bits"]))
 
         first = quantize([])
         passed, figures = gate(first)
         ranking: list[sens.OpSensitivity] = []
         block_list: list[sens.Block] = []
         if passed:
-            result = sens.SearchResult(first, [], True, [sens.SearchStep([], True, {**figures, "block": None})])
+            result = sens.SearchResult(first, [], True, [sens.SearchStep([], True, {**figures, "block": None})], [], 0)
         else:
             progress(f"all-int8 misses the gate ({_fmt(figures)}); measuring per-op sensitivity")
             ranking = sens.sensitivity(q.model, first, samples[:options["sensitivity_samples"]])
             block_list = sens.blocks(ranking)
 
-            steps = [0]
+            steps = [0]  # blocks kept: the search calls the gate once per block it adds
 
             def logged(model: bytes) -> tuple[bool, dict]:
                 ok, figs = gate(model)
-                progress(f"{steps[0]} block(s) kept out of int8: {_fmt(figs)}")
                 steps[0] += 1
+                progress(f"{steps[0]} block(s) kept out of int8: {_fmt(figs)}")
                 return ok, figs
             result = sens.mixed_precision_search(block_list, quantize, logged, mode=options["keep"],
                                                  max_kept=options["max_blocks"], first=first,
                                                  first_gate=(passed, figures))
-        recipe = build_recipe(result.kept)
+        recipe = build_recipe(result.kept, options["activation_bits"])
         info = {
             "quantizer": "ai-edge-quantizer",
-            "scheme": {"weights": "int8 symmetric per output channel", "activations": "int8 asymmetric per tensor",
-                       "io": "float32 (QUANTIZE/DEQUANTIZE inside the graph)", "keep": options["keep"]},
+            "scheme": {"weights": "int8 symmetric per output channel",
+                       "activations": "int8 asymmetric per tensor" if options["activation_bits"] == 8
+                       else "int16 symmetric per tensor",
+                       "io": "float32 (QUANTIZE/DEQUANTIZE inside the graph)", "keep": options["keep"],
+                       "bias_correction": {"ops": len(q.biases),
+                                           "samples": min(len(samples), options["bias_correction"])}},
             "calibration": calibration,
             "gate": {"passed": result.passed, "limits": {k: options[k] for k in ("max_accuracy_drop", "max_cer_rise")},
-                     **result.steps[-1].figures},
+                     **result.figures},
             "search": [s.to_dict() for s in result.steps],
+            "search_chosen_step": result.chosen % len(result.steps),
             "kept_blocks": [b.to_dict() for b in result.blocks],
             "kept_ops": kept_ops(recipe),
             "recipe": recipe,

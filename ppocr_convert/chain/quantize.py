@@ -10,6 +10,10 @@ or float (no_quantize: a DEQUANTIZE/QUANTIZE pair around the op).
 A recipe is plain JSON (ai-edge-quantizer's format), recorded in the manifest. Later
 entries win; an override names one op by its scope, the op's output tensor name(s)
 followed by ';' (tfl_flatbuffer_utils.get_op_scope).
+
+Bias correction (bias_correction.py, on by default): each weighted op's float bias is
+shifted by the mean output error its int8 weights add, measured once on calibration
+samples; an op a recipe keeps in float gets its original bias back.
 """
 from __future__ import annotations
 
@@ -39,14 +43,39 @@ def _static_entry(regex: str, activation_bits: int) -> dict:
                           "explicit_dequantize": False, "skip_checks": False, "min_weight_elements": 0}}
 
 
+def weight_only_recipe() -> list[dict]:
+    """int8 weights exactly as the static recipe rounds them, float compute (DEQUANTIZE
+    before each weighted op): what bias correction measures the weight error on."""
+    cfg = {"weight_tensor_config": dict(_WEIGHTS), "compute_precision": "FLOAT", "explicit_dequantize": True,
+           "skip_checks": False, "min_weight_elements": 0}
+    return [{"regex": ".*", "operation": "*", "algorithm_key": "min_max_uniform_quantize", "op_config": cfg}]
+
+
+def float_scopes(recipe: list[dict], scopes: Iterable[str]) -> set[str]:
+    """The scopes whose last matching recipe entry keeps them out of quantization."""
+    out = set()
+    entries = [e for e in recipe if e["operation"] not in ("INPUT", "OUTPUT")]
+    for scope in scopes:
+        last = None
+        for e in entries:
+            if re.search(e["regex"], scope):
+                last = e
+        if last is not None and last["algorithm_key"] == "no_quantize":
+            out.add(scope)
+    return out
+
+
 def scope_regex(scope: str) -> str:
     """The regex that matches exactly one op's scope (its output tensor names + ';')."""
     return "^" + re.escape(scope) + "$"
 
 
-def build_recipe(keep: Iterable[tuple[str, str]] = ()) -> list[dict]:
-    """int8 everywhere, then one override per kept op: (scope, "int16" | "float")."""
-    recipe = [_static_entry(".*", 8)]
+def build_recipe(keep: Iterable[tuple[str, str]] = (), activation_bits: int = 8) -> list[dict]:
+    """int8 weights and `activation_bits` (8, or 16: TFLite's 16x8 kernels) activations
+    everywhere, then one override per kept op: (scope, "int16" | "float")."""
+    if activation_bits not in (8, 16):
+        raise ValueError(f"activation_bits {activation_bits}: 8 or 16")
+    recipe = [_static_entry(".*", activation_bits)]
     for scope, mode in keep:
         if mode not in KEEP_MODES:
             raise ValueError(f"keep mode {mode!r}: choose from {', '.join(KEEP_MODES)}")
@@ -112,16 +141,55 @@ def _quiet():
         yield
 
 
-class Int8Quantizer:
-    """One fp32 model: calibrate once (min/max of every tensor over the calibration
-    samples), then quantize with any recipe (milliseconds each)."""
+def _quantize(model: bytes, recipe: list[dict], qsvs, work: Path) -> bytes:
+    from ai_edge_quantizer import quantizer
+    path = work / "input.tflite"
+    path.write_bytes(model)
+    q = quantizer.Quantizer(str(path))
+    q.load_quantization_recipe(recipe)
+    with _quiet():
+        result = q.quantize(qsvs, enable_progress_bar=False, enable_progress_report=False)
+    return bytes(result.quantized_model)
 
-    def __init__(self, fp32_model: bytes, samples: list[np.ndarray], threads: int | None = None):
+
+def quantize_weights_only(fp32_model: bytes, samples: list[np.ndarray], bias_correction: int = 16) -> bytes:
+    """int8 weights rounded as the static recipe rounds them, float compute (a DEQUANTIZE
+    before each weighted op), biases corrected on `samples[:bias_correction]` (0: none).
+    No activation calibration. Float32 I/O like the fp32 model; about 0.28x its size."""
+    import shutil
+    model = with_signature(fp32_model)
+    work = Path(tempfile.mkdtemp(prefix="ppocr-int8w-"))
+    try:
+        plain = _quantize(model, weight_only_recipe(), None, work)
+        if bias_correction <= 0:
+            return plain
+        from .bias_correction import corrected_biases, with_biases
+        biases = corrected_biases(model, plain, samples[:bias_correction])
+        return _quantize(with_biases(model, biases), weight_only_recipe(), None, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+class Int8Quantizer:
+    """One fp32 model: bias correction and calibration once (min/max of every tensor over
+    the calibration samples), then quantize with any recipe (milliseconds each).
+
+    `bias_correction`: how many calibration samples measure each weighted op's input mean
+    (0: no correction). `self.model` stays the fp32 model as given (with a signature);
+    `self.biases` holds the corrected biases by op scope."""
+
+    def __init__(self, fp32_model: bytes, samples: list[np.ndarray], threads: int | None = None,
+                 bias_correction: int = 16):
         self.model = with_signature(fp32_model)
         self.input = input_name(self.model)
         self._tmp = Path(tempfile.mkdtemp(prefix="ppocr-int8-"))
+        self.biases: dict[str, np.ndarray] = {}
+        if bias_correction > 0:
+            from .bias_correction import corrected_biases
+            self.biases = corrected_biases(self.model, self._run(self.model, weight_only_recipe()),
+                                           samples[:bias_correction])
         self._path = self._tmp / "fp32.tflite"
-        self._path.write_bytes(self.model)
+        self._path.write_bytes(self._with_biases(set()))
         threads = threads or max(1, min(4, os.cpu_count() or 1))
         from ai_edge_quantizer import quantizer
         q = quantizer.Quantizer(str(self._path))
@@ -129,13 +197,19 @@ class Int8Quantizer:
         with _quiet():
             self.qsvs = q.calibrate({SIGNATURE_KEY: [{self.input: s} for s in samples]}, num_threads=threads)
 
+    def _with_biases(self, original: set[str]) -> bytes:
+        """The model with every corrected bias except those of `original` (scopes)."""
+        from .bias_correction import with_biases
+        return with_biases(self.model, {k: v for k, v in self.biases.items() if k not in original})
+
+    def _run(self, model: bytes, recipe: list[dict], qsvs=None) -> bytes:
+        return _quantize(model, recipe, qsvs, self._tmp)
+
     def quantize(self, recipe: list[dict]) -> bytes:
-        from ai_edge_quantizer import quantizer
-        q = quantizer.Quantizer(str(self._path))
-        q.load_quantization_recipe(recipe)
-        with _quiet():
-            result = q.quantize(self.qsvs, enable_progress_bar=False, enable_progress_report=False)
-        return bytes(result.quantized_model)
+        """Quantize with `recipe`; ops it keeps in float get their original bias back."""
+        keep_float = float_scopes(recipe, self.biases)
+        model = self._with_biases(keep_float) if keep_float else self._path.read_bytes()
+        return self._run(model, recipe, self.qsvs)
 
     def close(self) -> None:
         import shutil

@@ -199,22 +199,36 @@ class SearchResult:
     passed: bool
     steps: list[SearchStep] = field(default_factory=list)
     blocks: list[Block] = field(default_factory=list)
+    chosen: int = -1    # index in `steps` of the step `model` comes from
+
+    @property
+    def figures(self) -> dict:
+        return self.steps[self.chosen].figures
 
 
 GateFn = Callable[[bytes], tuple[bool, dict]]
+
+
+def step_rank(passed: bool, figures: dict, kept: int) -> tuple:
+    """How good a search step is, larger is better: a pass first, then the higher line
+    accuracy (or argmax agreement), then the lower CER, then fewer ops out of int8."""
+    accuracy = figures.get("line_accuracy", figures.get("argmax_agreement", 0.0))
+    return (bool(passed), float(accuracy), -float(figures.get("cer", 0.0)), -kept)
 
 
 def mixed_precision_search(ranked: list[Block], quantize: Callable[[list[tuple[str, str]]], bytes],
                            gate: GateFn, mode: str = "float", max_kept: int = 64,
                            first: bytes | None = None, first_gate: tuple[bool, dict] | None = None) -> SearchResult:
     """Keep the most damaging blocks out of int8, one at a time, until `gate` passes;
-    stop there. Blocks that add no error are never kept. Returns the last model tried
-    (the passing one, or the one at the budget) and every step's gate figures."""
+    stop there. Blocks that add no error are never kept. Returns the best step tried (the
+    passing one; else, at the budget, the one with the best gate figures, not the last:
+    the search is not monotonic) and every step's gate figures."""
     kept: list[tuple[str, str]] = []
     kept_blocks: list[Block] = []
     model = first if first is not None else quantize(kept)
     passed, figures = first_gate if first_gate is not None else gate(model)
     steps = [SearchStep([], passed, {**figures, "block": None})]
+    best = (step_rank(passed, figures, 0), 0, model, list(kept), 0)
     for b in [b for b in ranked if b.score > 0][:max_kept]:
         if passed:
             break
@@ -223,4 +237,8 @@ def mixed_precision_search(ranked: list[Block], quantize: Callable[[list[tuple[s
         model = quantize(kept)
         passed, figures = gate(model)
         steps.append(SearchStep(list(kept), passed, {**figures, "block": b.name}))
-    return SearchResult(model, kept, passed, steps, kept_blocks)
+        rank = step_rank(passed, figures, len(kept))
+        if rank > best[0]:
+            best = (rank, len(steps) - 1, model, list(kept), len(kept_blocks))
+    _, chosen, model, kept, n_blocks = best
+    return SearchResult(model, kept, steps[chosen].passed, steps, kept_blocks[:n_blocks], chosen)
