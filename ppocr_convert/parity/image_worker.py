@@ -97,9 +97,9 @@ def failure_reason(path: Path, e: Exception) -> str:
 class ImageWorker:
     """Runs chunks of images stage by stage: `process_chunk(tasks)` opens the reference's
     sessions, runs every image of the chunk through them, closes them, then does the same
-    for each target in turn. Only one stage's sessions are open at any time (a worker with
-    every stage open peaked at 2.8-3.3 GB on PP-OCRv5, one stage at a time at about 0.8 GB),
-    and opening a stage (0.1-0.3 s) is paid once per chunk, not per image."""
+    for each target in turn. Only one stage's sessions are open at any time (on 12 PP-OCRv5
+    photos a worker peaked at 1.2 GB; with every stage open at once and whole-image logit
+    comparisons, 2.9 GB), and opening a stage (0.1-0.3 s) is paid once per chunk, not per image."""
 
     def __init__(self, spec: WorkSpec):
         self.spec = spec
