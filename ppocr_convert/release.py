@@ -102,10 +102,8 @@ def _parity(pipe: PipelineConfig, convs: dict[str, ConversionResult], targets: l
         for t in targets:
             stage_models[t] = StageModels(t, artifact_paths(det, t), artifact_paths(rec, t))
         progress("parity", f"{pipe.name} on {len(images)} images (in a child process)")
-        # per-image results go to the cache as they finish: a killed release, run again,
-        # measures only the images its gate had not reached
         peak.append(measure_in_child(pipe.name, images, targets, tmp, stage_models, images_dir, workers,
-                                     results_cache=cache.root / RESULTS_CACHE_DIR))
+                                     results_cache=gate_results_cache(cache)))
 
     start = time.perf_counter()
     entry, reused = cache.build("parity", key, build, label=pipe.name)
@@ -128,6 +126,13 @@ def _parity(pipe: PipelineConfig, convs: dict[str, ConversionResult], targets: l
     apply_gate(report, pipe.tolerances)
     write_json_and_html(report, out_dir, images_dir)
     return report, record
+
+
+def gate_results_cache(cache: StageCache) -> Path | None:
+    """Where the gate stores per-image results as they finish, so that a killed release, run
+    again, measures only the images its gate had not reached; None with --no-cache (every
+    image measured again, nothing reused)."""
+    return cache.root / RESULTS_CACHE_DIR if cache.enabled else None
 
 
 def measure_in_child(pipeline: str, images: list[Path], targets: list[str], work_dir: Path,

@@ -359,3 +359,10 @@ def test_release_parity_keeps_per_image_results_so_a_killed_gate_resumes(onnx_mo
     assert {d.name: d.stat().st_ino for d in ResultStore(store).entry_dirs()} == entries
     one, two = ((tmp_path / r / "report" / "results.jsonl").read_text() for r in ("one", "two"))
     assert one == two
+
+
+def test_release_gate_reuses_per_image_results_only_with_the_cache_on(tmp_path):
+    from ppocr_convert.chain.stage_cache import StageCache
+    from ppocr_convert.release import gate_results_cache
+    assert gate_results_cache(StageCache(tmp_path)) == tmp_path / "parity-images"
+    assert gate_results_cache(StageCache(tmp_path, enabled=False)) is None  # release --no-cache
