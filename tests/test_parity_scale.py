@@ -366,3 +366,17 @@ def test_release_gate_reuses_per_image_results_only_with_the_cache_on(tmp_path):
     from ppocr_convert.release import gate_results_cache
     assert gate_results_cache(StageCache(tmp_path)) == tmp_path / "parity-images"
     assert gate_results_cache(StageCache(tmp_path, enabled=False)) is None  # release --no-cache
+
+
+def test_a_workers_peak_is_its_own_not_its_spawning_parents():
+    """Workers are spawned (fork + exec): their peak must not start at the parent's size."""
+    import multiprocessing
+
+    import numpy as np
+
+    from ppocr_convert.parity.engine import worker_peak_rss_mb
+    ballast = np.ones(2**30 // 8)  # 1 GiB resident in this process
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        child_mb = pool.apply(worker_peak_rss_mb)
+    assert worker_peak_rss_mb() > 1024 and ballast[-1] == 1.0
+    assert child_mb < 700, child_mb
