@@ -15,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-from bench.int8 import files, score
+from bench.int8 import echo_score_table, files, score
 
 app = typer.Typer(add_completion=False)
 
@@ -69,13 +69,7 @@ def main(pipeline: str = typer.Option("PP-OCRv5_mobile"), evalset: Path = typer.
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"pipeline": pipeline, "evalset": str(evalset), "images": len(images),
                                "samples": samples, "scores": scores, "sizes": sizes}, indent=1))
-    base = scores["fp32 det + fp32 rec"]
-    typer.echo(f"| {pipeline} ({len(images)} pages) | GT line accuracy | CER | vs fp32 |")
-    typer.echo("|---|---|---|---|")
-    for k, v in scores.items():
-        typer.echo(f"| {k} | {100 * v['line_accuracy']:.1f} % | {100 * v['cer']:.2f} % | "
-                   f"{100 * (v['line_accuracy'] - base['line_accuracy']):+.1f} pt / "
-                   f"{100 * (v['cer'] - base['cer']):+.2f} pt CER |")
+    echo_score_table(pipeline, len(images), scores)
     typer.echo("\n| file | int8-weight / fp32 size |\n|---|---|")
     for k, v in sizes.items():
         typer.echo(f"| {k} | {v['int8w_bytes'] / v['fp32_bytes']:.2f} |")
