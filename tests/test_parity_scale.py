@@ -129,8 +129,6 @@ class FakeWorker:
     def process_chunk(self, tasks: list[ImageTask]) -> list[ImageResult]:
         return [self.process(t) for t in tasks]
 
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture

@@ -144,12 +144,9 @@ class LocalEngine:
             yield from self._pool(spec, tasks)
 
     def _inline(self, spec: WorkSpec, tasks: Iterable[ImageTask]) -> Iterator[ImageResult]:
-        worker = ImageWorker(spec)
-        try:
-            for chunk in chunks(list(tasks), 1):
-                yield from worker.process_chunk(chunk)
-        finally:
-            worker.close()
+        worker = ImageWorker(spec)  # holds no sessions between chunks: nothing to close
+        for chunk in chunks(list(tasks), 1):
+            yield from worker.process_chunk(chunk)
 
     def _pool(self, spec: WorkSpec, tasks: list[ImageTask]) -> Iterator[ImageResult]:
         import multiprocessing

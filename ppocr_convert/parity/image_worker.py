@@ -110,9 +110,6 @@ class ImageWorker:
         self.static_hw = tuple(det_cfg.shape[2:])
         self.widths = list(rec_cfg.raw.get("widths") or [rec_cfg.shape[3]])
 
-    def close(self) -> None:
-        """Nothing stays open between chunks; kept for the engines' symmetry."""
-
     def same_inputs(self, img: np.ndarray, boxes: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """The deployed det tensor, and the reference's line crops each at the width bucket
         the deployed pipeline would pick (squashed into the widest if longer)."""
@@ -123,9 +120,6 @@ class ImageWorker:
         x_rec = [preprocess_batch([c], dataclasses.replace(self.rparams, static_width=w))
                  for c, w in zip(crops, crop_widths)]
         return x_det, x_rec
-
-    def process(self, task: ImageTask) -> ImageResult:
-        return self.process_chunk([task])[0]
 
     def process_chunk(self, tasks: list[ImageTask]) -> list[ImageResult]:
         """One result per task, in task order. An image the reader rejects is skipped with its
