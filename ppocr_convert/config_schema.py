@@ -213,6 +213,7 @@ class Int8Options(Table):
     sensitivity_samples: PositiveInt | None = None
     bias_correction: Annotated[int, Field(ge=0)] | None = None  # samples measuring input means; 0: off
     activation_bits: Literal[8, 16] | None = None             # 16: a16w8 (TFLite's 16x8 kernels)
+    float_outputs: bool | None = None                         # the ops writing the model output stay float
 
 
 # ---- whole files --------------------------------------------------------------------------

@@ -35,7 +35,8 @@ from . import sensitivity as sens
 from .quantize import Int8Quantizer, build_recipe, kept_ops
 
 DEFAULTS = {"keep": "float", "max_accuracy_drop": 0.01, "max_cer_rise": 0.005, "max_blocks": 64,
-            "sensitivity_samples": 4, "bias_correction": 16, "activation_bits": 8}
+            "sensitivity_samples": 4, "bias_correction": 16, "activation_bits": 8,
+            "float_outputs": False}
 
 
 def int8_options(config: ModelConfig) -> dict:
@@ -154,8 +155,12 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
                    calibration: dict, progress: Callable[[str], None] = lambda m: None) -> Int8Build:
     q = Int8Quantizer(fp32, samples, bias_correction=options["bias_correction"])
     try:
+        # the ops writing the model output, kept float in every step when asked: rec's final
+        # SOFTMAX at int16 tops out below the pipeline's 0.5 drop score (README, INT8)
+        fixed = [(op.scope, "float") for op in sens.output_ops(q.model)] if options["float_outputs"] else []
+
         def quantize(keep: list[tuple[str, str]]) -> bytes:
-            return q.quantize(build_recipe(keep, options["activation_bits"]))
+            return q.quantize(build_recipe(fixed + keep, options["activation_bits"]))
 
         first = quantize([])
         passed, figures = gate(first)
@@ -178,7 +183,7 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
             result = sens.mixed_precision_search(block_list, quantize, logged, mode=options["keep"],
                                                  max_kept=options["max_blocks"], first=first,
                                                  first_gate=(passed, figures))
-        recipe = build_recipe(result.kept, options["activation_bits"])
+        recipe = build_recipe(fixed + result.kept, options["activation_bits"])
         info = {
             "quantizer": "ai-edge-quantizer",
             "scheme": {"weights": "int8 symmetric per output channel",
@@ -193,6 +198,7 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
             "search": [s.to_dict() for s in result.steps],
             "search_chosen_step": result.chosen % len(result.steps),
             "kept_blocks": [b.to_dict() for b in result.blocks],
+            "float_outputs": [scope for scope, _ in fixed],
             "kept_ops": kept_ops(recipe),
             "recipe": recipe,
             "sensitivity": {"metric": "NMSE added by the op (output NMSE minus its inputs' largest) vs fp32, "

@@ -62,6 +62,18 @@ def graph_ops(model: bytes) -> list[OpInfo]:
     return ops
 
 
+def output_ops(model: bytes) -> list[OpInfo]:
+    """The ops that write subgraph 0's outputs (rec: the final SOFTMAX; det: the DB
+    head's LOGISTIC): what `[int8] float_outputs` keeps in float."""
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+    graph = fbu.convert_bytearray_to_object(bytearray(model)).subgraphs[0]
+    names = set()
+    for i in graph.outputs:
+        n = graph.tensors[i].name
+        names.add(n.decode() if isinstance(n, bytes) else str(n))
+    return [op for op in graph_ops(model) if names & set(op.outputs)]
+
+
 def nmse(ref: np.ndarray, cand: np.ndarray) -> float:
     """Mean squared error normalised by the reference's variance (0 = identical)."""
     ref = np.asarray(ref, np.float64)
