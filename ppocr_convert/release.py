@@ -22,7 +22,7 @@ from .errors import ConvertError, ParityError
 from .fsutil import replace_dir, sha256_files
 from .memory import RssSampler
 from .ocr.image_io import list_images
-from .parity.gate import apply_gate
+from .parity.gate import apply_gate, int8_gate_failures
 from .parity.harness import StageModels, artifact_paths, run_parity
 from .parity.pipelines import PipelineConfig, load_pipeline, pipeline_names
 from .parity.records import to_jsonable
@@ -217,6 +217,16 @@ def release(out_dir: Path, images_dir: Path, models: list[str] | None = None, ta
             convs[cfg.name] = convert(cfg, ConvertOptions(targets=targets, out_dir=staging, use_cache=use_cache,
                                                           cache_dir=cache_dir, remote_cache=remote_cache),
                                       lambda s, m, n=cfg.name: progress("convert", f"{n} › {s}: {m}"))
+        # refused before the parity run (minutes) measures what would not be published anyway
+        failures = int8_failures(convs, targets)
+        if failures:
+            first = failures[0]
+            raise ParityError(
+                f"int8 gate failed: {len(failures)} check(s), first {first['pipeline']} "
+                f"{first['metric']}={first['value']} (limit {first['limit']})",
+                hint="nothing was published; the tflite-int8 stage's own ground-truth gate missed "
+                     "(int8[].gate in its manifest, limits in [int8] of configs/defaults/*.toml); "
+                     "release without --targets tflite-int8 or fix the quantization")
         cache = StageCache(cache_dir, enabled=use_cache, remote=remote_from_env(remote_cache))
         parity: dict[str, ParityReport] = {}
         records: dict[str, ParityRecord] = {}
@@ -249,6 +259,15 @@ def release(out_dir: Path, images_dir: Path, models: list[str] | None = None, ta
             e.failures = failures  # type: ignore[attr-defined]
         raise
     return ReleaseResult(out_dir, manifest, skipped, build)
+
+
+def int8_failures(convs: dict[str, ConversionResult], targets: list[str]) -> list[dict]:
+    """Every tflite-int8 file whose own stage gate missed, as release failure rows."""
+    if "tflite-int8" not in targets:
+        return []
+    # "pipeline" names the model and its file: the CLI's failure table shows that column
+    return [{**to_jsonable(f), "pipeline": f"{name} {f.first}"} for name, conv in convs.items()
+            for f in int8_gate_failures(conv.manifests["tflite-int8"].get("int8", []))]
 
 
 def release_manifest(convs: dict[str, ConversionResult], targets: list[str], parity: dict[str, ParityReport],

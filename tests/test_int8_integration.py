@@ -62,3 +62,23 @@ def test_int8_is_a_parity_stage_with_tolerances_in_every_pipeline():
     for name in pipeline_names():
         tol = load_pipeline(name).tolerances
         assert "tflite-int8" in tol["same_input"] and "tflite-int8" in tol["pipeline"], name
+
+
+def test_release_refuses_an_int8_file_whose_own_gate_missed_and_publishes_nothing(images, session_cache, tmp_path,
+                                                                                  monkeypatch):
+    """The real classifier quantized for real, judged by limits no model can meet (agree
+    with fp32 on 150 % of the crops): the stage ships its best step, release must say no."""
+    from ppocr_convert import release as rel
+    from ppocr_convert.chain import int8_stage
+    from ppocr_convert.errors import ParityError
+    real = int8_stage.int8_options
+    monkeypatch.setattr(int8_stage, "int8_options", lambda c: {**real(c), "max_accuracy_drop": -0.5, "max_blocks": 1})
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "manifest.json").write_text("{}")  # the previous release, left as it was
+    with pytest.raises(ParityError, match=rf"int8 gate failed: .*{MODEL} w\d+ argmax_agreement") as e:
+        rel.release(dist, images[0].parent, models=[MODEL], targets=["tflite-fp32", "tflite-int8"],
+                    cache_dir=session_cache)
+    assert {(f["stage"], f["view"]) for f in e.value.failures} == {("tflite-int8", "int8_gate")}  # type: ignore[attr-defined]
+    assert [p.name for p in tmp_path.iterdir()] == ["dist"] and [p.name for p in dist.iterdir()] == ["manifest.json"]
+    assert (dist / "manifest.json").read_text() == "{}"

@@ -203,7 +203,7 @@ class Failure:
     metric: str
     value: float
     limit: float
-    first: str | None = omit_if_none()  # the first crash's reason, for view "run"
+    first: str | None = omit_if_none()  # view "run": the first crash's reason; "int8_gate": the file (w<width>)
 
 
 @dataclass
