@@ -7,8 +7,9 @@ per worker, identical per-image lines across them, and what a resumed run costs.
 
 Each configuration runs in a fresh spawned process with an empty result store (nothing
 reused), so its numbers are its own. `--resume` measures a run killed (SIGTERM to its
-process group) halfway through — by the full run's time — and then run again with the
-same result cache: the ratio of the second run's wall time to a full run's. `--rss-sizes
+process group) halfway through — half the full run's time, counted on both from where a
+run's clock starts — and then run again with the same result cache: the ratio of the
+second run's wall time (and CPU time, workers included) to a full run's. `--rss-sizes
 100,1000` runs the largest worker count on the first 100 and the first 1000 images and
 reports each run's peak RSS (flat memory: the larger set costs no more). Progress goes to
 stderr, the markdown table to stdout, the JSON to bench/results/parity-<timestamp>.json.
@@ -39,8 +40,9 @@ TARGETS = ["onnx-raw", "onnx", "tflite-fp32", "tflite-fp16"]
 
 def one_run(pipeline: str, images: list[str], workers: int, engine: str, results_cache: str | None,
             work: str, labels: str | None = None, targets: list[str] | None = None,
-            strategies: bool = True) -> dict:
-    """One parity run in this process (called in a fresh child): wall time, RSS, lines digest."""
+            strategies: bool = True, started: str | None = None) -> dict:
+    """One parity run in this process (called in a fresh child): wall time, RSS, lines digest.
+    `started`: a file touched when the run's clock starts (the resume bench kills from there)."""
     import paddle  # noqa: F401  (before TensorFlow/LiteRT)
 
     from ppocr_convert.parity.harness import run_parity
@@ -52,6 +54,8 @@ def one_run(pipeline: str, images: list[str], workers: int, engine: str, results
     pipe = load_pipeline(pipeline)
     paths = [Path(p) for p in images]
     t0 = time.perf_counter()
+    if started:
+        Path(started).touch()
     with tree_cpu_load() as load:  # other processes' CPU while this ran: the noise on a shared machine
         run = run_parity(pipe, paths, targets or TARGETS, Path(work), workers=workers, engine=engine,
                          with_strategies=strategies,
@@ -70,7 +74,8 @@ def one_run(pipeline: str, images: list[str], workers: int, engine: str, results
             "seconds": round(seconds, 2), "images_per_s": round(len(paths) / seconds, 4),
             "peak_rss_mb_tree": round(run.peak_rss_mb or 0.0, 1),
             "peak_rss_mb_per_worker": [round(x, 1) for x in sorted(per_worker)],
-            "lines_sha256": h.hexdigest(), "lines": n_lines, "cpu_load": load.to_dict()}
+            "lines_sha256": h.hexdigest(), "lines": n_lines, "cpu_load": load.to_dict(),
+            "cpu_s": round(load.own * seconds * (os.cpu_count() or 1), 1)}
 
 
 def tree_cpu_load():
@@ -95,14 +100,22 @@ def in_child(**kwargs) -> dict:
         return pool.submit(one_run, **kwargs).result()
 
 
-def killed_then_resumed(pipeline: str, images: list[str], workers: int, full_s: float, work: Path) -> dict:
+def killed_then_resumed(pipeline: str, images: list[str], workers: int, full: dict, work: Path) -> dict:
     """Start a run with a result cache, SIGTERM its process group at half the full run's time,
     then run again with the same cache: the second run's wall time over a full run's."""
     cache = work / "resume-cache"
+    started = work / "killed.started"
+    full_s = full["seconds"]
     args = [sys.executable, "-m", "bench.parity_throughput", "one", "--pipeline", pipeline, "--workers", str(workers),
-            "--cache", str(cache), "--work", str(work / "killed"), "--list", str(work / "images.txt")]
+            "--cache", str(cache), "--work", str(work / "killed"), "--list", str(work / "images.txt"),
+            "--started", str(started)]
     (work / "images.txt").write_text("\n".join(images))
     proc = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # halfway by the run's own clock: a full run's `seconds` start after its process has
+    # started and imported Paddle, so the killed run's do too (else its interpreter start-up
+    # would come out of its half)
+    if not wait_for(started, proc):
+        raise RuntimeError("the run to be killed exited before it started; run it alone: " + " ".join(args))
     time.sleep(full_s / 2)
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait()
@@ -111,15 +124,28 @@ def killed_then_resumed(pipeline: str, images: list[str], workers: int, full_s: 
     again = in_child(pipeline=pipeline, images=images, workers=workers, engine="local",
                      results_cache=str(cache), work=str(work / "resumed"))
     return {"killed_after_s": round(full_s / 2, 1), "stored_when_killed": stored, "resumed": again,
-            "cost_ratio": round(again["seconds"] / full_s, 3)}
+            "cost_ratio": round(again["seconds"] / full_s, 3),
+            "cpu_ratio": round(again["cpu_s"] / full["cpu_s"], 3) if full.get("cpu_s") else None}
+
+
+def wait_for(path: Path, proc: subprocess.Popen, timeout_s: float = 600.0) -> bool:
+    """Wait until `path` exists; False when `proc` exits first or the wait times out."""
+    t0 = time.perf_counter()
+    while not path.exists():
+        if proc.poll() is not None or time.perf_counter() - t0 > timeout_s:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 @app.command("one", hidden=True)
 def one_command(pipeline: str = typer.Option(...), workers: int = typer.Option(...), cache: Path = typer.Option(...),
-                work: Path = typer.Option(...), list_file: Path = typer.Option(..., "--list")):
+                work: Path = typer.Option(...), list_file: Path = typer.Option(..., "--list"),
+                started: Optional[Path] = typer.Option(None, "--started")):
     """Internal: one run with a result cache (the process `--resume` kills)."""
     images = list_file.read_text().split("\n")
-    print(json.dumps(one_run(pipeline, images, workers, "local", str(cache), str(work))))
+    print(json.dumps(one_run(pipeline, images, workers, "local", str(cache), str(work),
+                             started=str(started) if started else None)))
 
 
 @app.command("run")
@@ -159,7 +185,7 @@ def main(
                 r["speedup_vs_first"] = round(r["images_per_s"] / base["images_per_s"], 3)
         if resume and res["runs"]:
             full = next(r for r in res["runs"] if r["engine"] == "local" and r["workers"] == max(counts))
-            res["resume"] = killed_then_resumed(pipeline, images, max(counts), full["seconds"], work)
+            res["resume"] = killed_then_resumed(pipeline, images, max(counts), full, work)
         sizes = split_list(rss_sizes, int, "--rss-sizes") if rss_sizes else []
         if sizes:
             from ppocr_convert.ocr.image_io import list_images as li
@@ -198,7 +224,8 @@ def render(res: dict) -> str:
         rs = res["resume"]
         out += (f"\nKilled at {rs['killed_after_s']} s ({rs['stored_when_killed']} images stored), run again: "
                 f"{rs['resumed']['seconds']} s = {rs['cost_ratio']:.2f}× a full run "
-                f"({rs['resumed']['computed']} images computed).")
+                f"({rs['resumed']['computed']} images computed"
+                + (f"; CPU time {rs['cpu_ratio']:.2f}×" if rs.get("cpu_ratio") is not None else "") + ").")
     for r in res.get("rss_by_size", []):
         out += (f"\n{r['size']} images ({', '.join(r.get('targets', TARGETS))}): peak RSS "
                 f"{r['peak_rss_mb_tree']:.0f} MB all processes, {r['seconds']:.0f} s, per worker "

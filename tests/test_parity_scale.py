@@ -263,7 +263,8 @@ def test_release_memory_budget_is_read_as_a_size_and_a_bad_one_is_one_line(tmp_p
     assert not (tmp_path / "dist").exists()
 
 
-@pytest.mark.parametrize("n, workers, size", [(1, 1, 1), (6, 1, 2), (12, 2, 2), (20, 2, 3), (200, 2, 4), (9, 8, 1)])
+@pytest.mark.parametrize("n, workers, size", [(1, 1, 1), (4, 1, 1), (6, 1, 2), (12, 2, 2), (20, 2, 2), (200, 2, 2),
+                                              (9, 8, 1)])
 def test_chunks_cover_every_image_once_in_order_and_shrink_on_small_sets(n, workers, size):
     from ppocr_convert.parity.engine import chunks
     tasks = [ImageTask(i, Path(f"i{i}.jpg"), None) for i in range(n)]
