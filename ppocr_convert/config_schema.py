@@ -214,6 +214,8 @@ class Int8Options(Table):
     bias_correction: Annotated[int, Field(ge=0)] | None = None  # samples measuring input means; 0: off
     activation_bits: Literal[8, 16] | None = None             # 16: a16w8 (TFLite's 16x8 kernels)
     float_outputs: bool | None = None                         # the ops writing the model output stay float
+    # activation ranges: the central percentile of the calibration values (100: min/max)
+    activation_percentile: Annotated[float, Field(gt=50, le=100)] | None = None
 
 
 # ---- whole files --------------------------------------------------------------------------

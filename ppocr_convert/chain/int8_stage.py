@@ -36,7 +36,7 @@ from .quantize import Int8Quantizer, build_recipe, kept_ops
 
 DEFAULTS = {"keep": "float", "max_accuracy_drop": 0.01, "max_cer_rise": 0.005, "max_blocks": 64,
             "sensitivity_samples": 4, "bias_correction": 16, "activation_bits": 8,
-            "float_outputs": False}
+            "float_outputs": False, "activation_percentile": 100.0}
 
 
 def int8_options(config: ModelConfig) -> dict:
@@ -153,7 +153,8 @@ class Int8Build:
 
 def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options: dict,
                    calibration: dict, progress: Callable[[str], None] = lambda m: None) -> Int8Build:
-    q = Int8Quantizer(fp32, samples, bias_correction=options["bias_correction"])
+    q = Int8Quantizer(fp32, samples, bias_correction=options["bias_correction"],
+                      activation_percentile=options["activation_percentile"])
     try:
         # the ops writing the model output, kept float in every step when asked: rec's final
         # SOFTMAX at int16 tops out below the pipeline's 0.5 drop score (README, INT8)
@@ -190,6 +191,8 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
                        "activations": "int8 asymmetric per tensor" if options["activation_bits"] == 8
                        else "int16 symmetric per tensor",
                        "io": "float32 (QUANTIZE/DEQUANTIZE inside the graph)", "keep": options["keep"],
+                       "activation_ranges": "min/max" if options["activation_percentile"] >= 100
+                       else f"central {options['activation_percentile']} % of the fp32 values",
                        "bias_correction": {"ops": len(q.biases),
                                            "samples": min(len(samples), options["bias_correction"])}},
             "calibration": calibration,

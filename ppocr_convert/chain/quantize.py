@@ -175,11 +175,13 @@ class Int8Quantizer:
     the calibration samples), then quantize with any recipe (milliseconds each).
 
     `bias_correction`: how many calibration samples measure each weighted op's input mean
-    (0: no correction). `self.model` stays the fp32 model as given (with a signature);
-    `self.biases` holds the corrected biases by op scope."""
+    (0: no correction). `activation_percentile` below 100: each activation range is the
+    central percentile of the fp32 values instead of their min/max (activation_ranges.py).
+    `self.model` stays the fp32 model as given (with a signature); `self.biases` holds the
+    corrected biases by op scope."""
 
     def __init__(self, fp32_model: bytes, samples: list[np.ndarray], threads: int | None = None,
-                 bias_correction: int = 16):
+                 bias_correction: int = 16, activation_percentile: float = 100.0):
         self.model = with_signature(fp32_model)
         self.input = input_name(self.model)
         self._tmp = Path(tempfile.mkdtemp(prefix="ppocr-int8-"))
@@ -196,6 +198,9 @@ class Int8Quantizer:
         q.load_quantization_recipe(build_recipe())
         with _quiet():
             self.qsvs = q.calibrate({SIGNATURE_KEY: [{self.input: s} for s in samples]}, num_threads=threads)
+        if activation_percentile < 100.0:
+            from .activation_ranges import percentile_qsvs
+            self.qsvs = percentile_qsvs(self.model, samples, self.qsvs, activation_percentile, {self.input})
 
     def _with_biases(self, original: set[str]) -> bytes:
         """The model with every corrected bias except those of `original` (scopes)."""

@@ -1,0 +1,82 @@
+"""Percentile activation ranges for int8 calibration (`[int8] activation_percentile`).
+
+ai-edge-quantizer calibrates each activation tensor to the min and max it saw. One int8
+scale then spans the tensor's rarest extreme: on PP-OCRv5 mobile det the backbone's
+hard-swish outputs reach 412 while 99.99 % of their values stay under 74, and most
+channels span under 11 (a channel's median range). Min/max spends the 256 levels on the
+outliers and rounds the common channels to a few steps; the depthwise convolutions after
+them come out as noise (their int8 output's NMSE against fp32 reached 21).
+
+Clipping each tensor's range to a central percentile of its calibration values keeps
+the levels for the values that occur. Measured on the det gate pages (12 rendered pages,
+175 lines, fp32 93.7 % line accuracy, all ops int8): min/max 78.3 %, 99.9 % 92.0 %,
+99.99 % 93.1 %, 99.999 % 85.7 %. Rec is the counter-case: its SVTR attention needs its
+outliers (all-int8 w320 bucket: min/max 75.0 %, 99.99 % 59.8 %), so only det's config
+turns this on.
+
+The model input keeps its min/max range: it is the pixel tensor an app feeds, and
+clipping it would saturate real pixels.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+#: values kept per tensor per sample (a uniform random subset): enough for a 99.99th
+#: percentile from 16 samples (32 values beyond it) at about 128 MB for det's 200 tensors
+VALUES_PER_SAMPLE = 20_000
+SAMPLES = 16
+
+
+def percentile_range(values: np.ndarray, percentile: float) -> tuple[float, float]:
+    """The central `percentile` range of `values` (both tails), widened to hold 0 (an
+    int8 zero point must be exact)."""
+    if not 50.0 < percentile <= 100.0:
+        raise ValueError(f"activation percentile {percentile}: choose in (50, 100]")
+    lo, hi = np.percentile(values, [100.0 - percentile, percentile])
+    return min(float(lo), 0.0), max(float(hi), 0.0)
+
+
+def tensor_samples(model: bytes, samples: list[np.ndarray], names: set[str],
+                   per_sample: int = VALUES_PER_SAMPLE, seed: int = 0) -> dict[str, np.ndarray]:
+    """Per tensor name: a seeded uniform subset of its float values over the samples
+    (the fp32 model run with every tensor kept; one sample at a time)."""
+    from .sensitivity import Capture
+    rng = np.random.default_rng(seed)
+    out: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    for s in samples:
+        run = Capture(model, s)
+        for n in sorted(names):
+            a = run.get(n)
+            if a is None:
+                continue
+            a = a.ravel()
+            out[n].append(a[rng.integers(0, a.size, per_sample)] if a.size > per_sample else a.copy())
+        del run
+    return {n: np.concatenate(v) for n, v in out.items() if v}
+
+
+def clipped_qsvs(qsvs: dict[str, Any], values: dict[str, np.ndarray], percentile: float,
+                 keep: set[str] = frozenset()) -> dict[str, Any]:
+    """`qsvs` (ai-edge-quantizer's calibration result: tensor name → {"min", "max"} arrays)
+    with each tensor's range replaced by the percentile range of its `values`. Tensors in
+    `keep`, and tensors without values, keep the range they had."""
+    out = {}
+    for name, entry in qsvs.items():
+        v = values.get(name)
+        if name in keep or v is None or v.size == 0:
+            out[name] = entry
+            continue
+        lo, hi = percentile_range(v, percentile)
+        out[name] = {**entry, "min": np.full_like(entry["min"], lo), "max": np.full_like(entry["max"], hi)}
+    return out
+
+
+def percentile_qsvs(model: bytes, samples: list[np.ndarray], qsvs: dict[str, Any], percentile: float,
+                    inputs: set[str]) -> dict[str, Any]:
+    """The calibration `qsvs` of `model` with percentile ranges, measured on up to
+    `SAMPLES` samples; the graph `inputs` keep their min/max."""
+    names = set(qsvs) - inputs
+    values = tensor_samples(model, samples[:SAMPLES], names)
+    return clipped_qsvs(qsvs, values, percentile, keep=inputs)
