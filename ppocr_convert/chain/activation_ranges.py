@@ -58,7 +58,7 @@ def tensor_samples(model: bytes, samples: list[np.ndarray], names: set[str],
 
 
 def clipped_qsvs(qsvs: dict[str, Any], values: dict[str, np.ndarray], percentile: float,
-                 keep: set[str] = frozenset()) -> dict[str, Any]:
+                 keep: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
     """`qsvs` (ai-edge-quantizer's calibration result: tensor name → {"min", "max"} arrays)
     with each tensor's range replaced by the percentile range of its `values`. Tensors in
     `keep`, and tensors without values, keep the range they had."""
