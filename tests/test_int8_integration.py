@@ -80,5 +80,7 @@ def test_release_refuses_an_int8_file_whose_own_gate_missed_and_publishes_nothin
         rel.release(dist, images[0].parent, models=[MODEL], targets=["tflite-fp32", "tflite-int8"],
                     cache_dir=session_cache)
     assert {(f["stage"], f["view"]) for f in e.value.failures} == {("tflite-int8", "int8_gate")}  # type: ignore[attr-defined]
+    # the row carries the limit the stage judged with (agreement >= 1 - (-0.5))
+    assert {f["limit"] for f in e.value.failures} == {1.5}  # type: ignore[attr-defined]
     assert [p.name for p in tmp_path.iterdir()] == ["dist"] and [p.name for p in dist.iterdir()] == ["manifest.json"]
     assert (dist / "manifest.json").read_text() == "{}"

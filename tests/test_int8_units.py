@@ -160,9 +160,11 @@ def test_gate_arithmetic():
     assert s["cer"] == pytest.approx(2 / 6)
     fp32 = {"line_accuracy": 0.85, "cer": 0.02}
     limits = {"max_accuracy_drop": 0.01, "max_cer_rise": 0.005}
-    assert judge({"line_accuracy": 0.84, "cer": 0.025}, fp32, limits)
-    assert not judge({"line_accuracy": 0.839, "cer": 0.02}, fp32, limits)
-    assert not judge({"line_accuracy": 0.86, "cer": 0.026}, fp32, limits)
+    assert judge({"line_accuracy": 0.84, "cer": 0.025}, fp32, limits) == []
+    (acc,) = judge({"line_accuracy": 0.839, "cer": 0.02}, fp32, limits)
+    assert acc["metric"] == "line_accuracy" and acc["value"] == 0.839 and acc["limit"] == pytest.approx(0.84)
+    assert [m["metric"] for m in judge({"line_accuracy": 0.86, "cer": 0.026}, fp32, limits)] == ["cer"]
+    assert [m["metric"] for m in judge({"line_accuracy": 0.5, "cer": 0.5}, fp32, limits)] == ["line_accuracy", "cer"]
 
 
 def test_rec_calibration_samples_use_recs_own_normalisation_and_the_deployed_bucket():
@@ -244,25 +246,25 @@ def test_report_int8_rows_from_manifest_entries():
     assert build_int8({}) == []
 
 
-def _entry(width: int, passed: bool, **figures) -> dict:
-    return {"width": width, "gate": {"passed": passed, "limits": {"max_accuracy_drop": 0.005, "max_cer_rise": 0.005},
-                                     **figures}}
+def _entry(width: int, passed: bool, missed: list[tuple[str, float, float]] = (), **figures) -> dict:
+    return {"width": width, "gate": {"passed": passed, **figures,
+                                     "missed": [{"metric": m, "value": v, "limit": lim} for m, v, lim in missed]}}
 
 
 def test_int8_gate_failures_say_no_for_each_missed_figure_of_each_file():
     from ppocr_convert.parity.gate import INT8_GATE_VIEW, int8_gate_failures
-    fp32 = {"line_accuracy": 0.937, "cer": 0.009}
-    entries = [_entry(320, True, line_accuracy=0.94, cer=0.009, fp32=fp32),
+    entries = [_entry(320, True, line_accuracy=0.94),
                # det's best step, shipped though no step passed (README, INT8): 93.1 vs 93.7 %
-               _entry(1024, False, line_accuracy=0.931, cer=0.025, fp32=fp32)]
+               _entry(1024, False, [("line_accuracy", 0.931, 0.932), ("cer", 0.025, 0.014)], line_accuracy=0.931)]
     fails = int8_gate_failures(entries)
     assert [(f.stage, f.view, f.metric, f.first) for f in fails] == [
         ("tflite-int8", INT8_GATE_VIEW, "line_accuracy", "w1024"), ("tflite-int8", INT8_GATE_VIEW, "cer", "w1024")]
     assert fails[0].value == 0.931 and fails[0].limit == pytest.approx(0.932)
     assert fails[1].limit == pytest.approx(0.014)
-    # the classifier's gate is argmax agreement; a gate that said no with no known figure still refuses
-    (cls,) = int8_gate_failures([_entry(192, False, argmax_agreement=0.97)])
-    assert (cls.metric, cls.value, cls.limit) == ("argmax_agreement", 0.97, 0.995)
+    # the rows are the stage's own verdict: the limits are not re-derived here
+    (cls,) = int8_gate_failures([_entry(192, False, [("argmax_agreement", 0.97, 0.99)])])
+    assert (cls.metric, cls.value, cls.limit) == ("argmax_agreement", 0.97, 0.99)
+    # a gate that said no with no figure named still refuses
     assert [f.metric for f in int8_gate_failures([{"gate": {"passed": False}}])] == ["passed"]
     assert int8_gate_failures([e for e in entries if e["gate"]["passed"]]) == []
 
@@ -271,8 +273,8 @@ def test_release_rows_for_int8_gate_failures_only_when_int8_is_released():
     from types import SimpleNamespace
 
     from ppocr_convert.release import int8_failures
-    conv = SimpleNamespace(manifests={"tflite-int8": {"int8": [_entry(640, False, line_accuracy=0.5, cer=0.1,
-                                                                      fp32={"line_accuracy": 0.7, "cer": 0.1})]}})
+    conv = SimpleNamespace(manifests={"tflite-int8": {"int8": [_entry(640, False, [("line_accuracy", 0.5, 0.69)],
+                                                                      line_accuracy=0.5)]}})
     rows = int8_failures({"PP-OCRv5_mobile_rec": conv}, ["tflite-fp32", "tflite-int8"])
     assert [(r["pipeline"], r["stage"], r["metric"]) for r in rows] == [
         ("PP-OCRv5_mobile_rec w640", "tflite-int8", "line_accuracy")]

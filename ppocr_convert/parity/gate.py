@@ -62,29 +62,18 @@ INT8_GATE_VIEW = "int8_gate"
 def int8_gate_failures(entries: list[dict]) -> list[Failure]:
     """The tflite-int8 stage's own ground-truth gate, one failure per missed figure of each
     file (`entries`: the manifest's `int8` list, one per file / rec bucket). The stage ships
-    its best search step even when no step passed, so the gate's verdict has to be read
-    here: release must not publish a file whose gate said no. The limits are the ones the
-    stage judged with (`[int8]` in the model config; part of its cache key, so current)."""
+    its best search step even when no step passed, so release reads the verdict here: it
+    must not publish a file whose gate said no. The stage decided what missed and against
+    which limit (`int8_stage.judge`, recorded as `gate.missed`); this only turns it into rows."""
     failures = []
     for entry in entries:
         gate = entry.get("gate", {})
         if gate.get("passed", False):
             continue
-        limits, fp32 = gate.get("limits", {}), gate.get("fp32", {})
-        missed = []
-        if "line_accuracy" in gate and "line_accuracy" in fp32:
-            limit = fp32["line_accuracy"] - limits.get("max_accuracy_drop", 0.0)
-            if gate["line_accuracy"] < limit - 1e-9:
-                missed.append(("line_accuracy", gate["line_accuracy"], limit))
-        if "cer" in gate and "cer" in fp32:
-            limit = fp32["cer"] + limits.get("max_cer_rise", 0.0)
-            if gate["cer"] > limit + 1e-9:
-                missed.append(("cer", gate["cer"], limit))
-        if "argmax_agreement" in gate:
-            missed.append(("argmax_agreement", gate["argmax_agreement"], 1.0 - limits.get("max_accuracy_drop", 0.0)))
-        # a gate that said no without a figure this code knows still refuses the file
         where = f"w{entry['width']}" if "width" in entry else None
-        for name, value, limit in missed or [("passed", 0.0, 1.0)]:
-            failures.append(Failure("tflite-int8", INT8_GATE_VIEW, name, round(float(value), 6),
-                                    round(float(limit), 6), first=where))
+        # a gate that said no without naming a figure still refuses the file
+        missed = gate.get("missed") or [{"metric": "passed", "value": 0.0, "limit": 1.0}]
+        for m in missed:
+            failures.append(Failure("tflite-int8", INT8_GATE_VIEW, m["metric"], round(float(m["value"]), 6),
+                                    round(float(m["limit"]), 6), first=where))
     return failures
