@@ -39,8 +39,9 @@ class OpSensitivity:
                 "output_nmse": round(self.output_error, 6), "added_nmse": round(self.added_error, 6)}
 
 
-def graph_ops(model: bytes) -> list[OpInfo]:
-    """Every operator of subgraph 0 with its scope and activation inputs."""
+def _parse(model: bytes) -> tuple[list[OpInfo], set[str]]:
+    """Every operator of subgraph 0 (scope, activation inputs) and its output tensor names,
+    from one parse of the flatbuffer."""
     from ai_edge_litert.tools import flatbuffer_utils as fbu
     obj = fbu.convert_bytearray_to_object(bytearray(model))
     graph = obj.subgraphs[0]
@@ -59,19 +60,19 @@ def graph_ops(model: bytes) -> list[OpInfo]:
         ins = tuple(name(i) for i in op.inputs if i >= 0 and not is_constant(i))
         ops.append(OpInfo(k, str(fbu.opcode_to_name(obj, op.opcodeIndex)), "".join(f"{o};" for o in outs),
                           ins, outs))
-    return ops
+    return ops, {name(i) for i in graph.outputs}
+
+
+def graph_ops(model: bytes) -> list[OpInfo]:
+    """Every operator of subgraph 0 with its scope and activation inputs."""
+    return _parse(model)[0]
 
 
 def output_ops(model: bytes) -> list[OpInfo]:
     """The ops that write subgraph 0's outputs (rec: the final SOFTMAX; det: the DB
     head's LOGISTIC): what `[int8] float_outputs` keeps in float."""
-    from ai_edge_litert.tools import flatbuffer_utils as fbu
-    graph = fbu.convert_bytearray_to_object(bytearray(model)).subgraphs[0]
-    names = set()
-    for i in graph.outputs:
-        n = graph.tensors[i].name
-        names.add(n.decode() if isinstance(n, bytes) else str(n))
-    return [op for op in graph_ops(model) if names & set(op.outputs)]
+    ops, outputs = _parse(model)
+    return [op for op in ops if outputs & set(op.outputs)]
 
 
 def nmse(ref: np.ndarray, cand: np.ndarray) -> float:
