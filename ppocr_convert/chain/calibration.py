@@ -82,6 +82,19 @@ def partner(config: ModelConfig, task: str) -> ModelConfig:
                       hint="name the model in a configs/pipelines/*.toml")
 
 
+def input_range(config: ModelConfig) -> tuple[float, float] | None:
+    """The values a model's input can take under its own preprocessing: pixels 0..255
+    scaled, then (x - mean) / std per channel; padding (det's black letterbox, rec's zero
+    right pad) lies inside. None when the config does not say how it normalises."""
+    pre = config.preprocess
+    if not all(k in pre for k in ("mean", "std", "scale")):
+        return None
+    mean, std = np.asarray(pre["mean"], np.float64), np.asarray(pre["std"], np.float64)
+    top = 255.0 * float(pre["scale"])
+    lo, hi = float(np.min((0.0 - mean) / std)), float(np.max((top - mean) / std))
+    return min(lo, 0.0), max(hi, 0.0)
+
+
 # ---- det -----------------------------------------------------------------------------------
 
 def det_samples(config: ModelConfig, images: list[Path]) -> list[np.ndarray]:

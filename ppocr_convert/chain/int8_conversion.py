@@ -80,7 +80,8 @@ def build_int8(conv: "Conversion", builds: list["StaticBuild"]) -> None:
             calibration = {**cal.CalibrationSet(samples, cal.samples_digest(samples),
                                                 [p.name for p in images]).to_dict(), "inputs": inputs}
             result = int8_stage.quantize_model(fp32, samples, gate, options, calibration,
-                                               lambda m: conv.progress("tflite-int8", f"{tag} {m}"))
+                                               lambda m: conv.progress("tflite-int8", f"{tag} {m}"),
+                                               input_range=cal.input_range(config))
             for leftover in tmp.glob("gate-*.tflite"):
                 leftover.unlink()
             (tmp / "model.tflite").write_bytes(result.model)

@@ -169,9 +169,10 @@ class Int8Build:
 
 
 def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options: dict,
-                   calibration: dict, progress: Callable[[str], None] = lambda m: None) -> Int8Build:
+                   calibration: dict, progress: Callable[[str], None] = lambda m: None,
+                   input_range: tuple[float, float] | None = None) -> Int8Build:
     q = Int8Quantizer(fp32, samples, bias_correction=options["bias_correction"],
-                      activation_percentile=options["activation_percentile"])
+                      activation_percentile=options["activation_percentile"], input_range=input_range)
     try:
         # the ops writing the model output, kept float in every step when asked: rec's final
         # SOFTMAX at int16 tops out below the pipeline's 0.5 drop score (README, INT8)
@@ -210,6 +211,7 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
                        "io": "float32 (QUANTIZE/DEQUANTIZE inside the graph)", "keep": options["keep"],
                        "activation_ranges": "min/max" if options["activation_percentile"] >= 100
                        else f"central {options['activation_percentile']} % of the fp32 values",
+                       "input_range": list(input_range) if input_range is not None else "calibrated",
                        "bias_correction": {"ops": len(q.biases),
                                            "samples": min(len(samples), options["bias_correction"])}},
             "calibration": calibration,
