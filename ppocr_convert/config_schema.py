@@ -216,6 +216,8 @@ class Int8Options(Table):
     float_outputs: bool | None = None                         # the ops writing the model output stay float
     # activation ranges: the central percentile of the calibration values (100: min/max)
     activation_percentile: Annotated[float, Field(gt=50, le=100)] | None = None
+    # every activation range but the input's widened by this factor (int16: headroom is cheap)
+    activation_range_margin: Annotated[float, Field(ge=1)] | None = None
 
 
 # ---- whole files --------------------------------------------------------------------------

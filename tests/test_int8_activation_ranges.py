@@ -121,3 +121,34 @@ def test_the_model_input_keeps_its_min_max_range(model):
         assert float(np.max(q.qsvs[q.input]["max"])) == pytest.approx(300.0)
     finally:
         q.close()
+
+
+def test_widened_qsvs_scales_every_range_but_the_kept_ones():
+    one = np.ones((1, 1, 1, 1), np.float32)
+    qsvs = {"x": {"min": -one, "max": one}, "a": {"min": -2 * one, "max": 3 * one}}
+    out = ar.widened_qsvs(qsvs, 2.0, keep={"x"})
+    assert out["x"] is qsvs["x"]
+    assert out["a"]["min"].item() == -4.0 and out["a"]["max"].item() == 6.0
+    assert ar.widened_qsvs(qsvs, 1.0) is qsvs
+    with pytest.raises(ValueError, match="margin"):
+        ar.widened_qsvs(qsvs, 0.5)
+
+
+def _int16_error(model: bytes, calibration: list[np.ndarray], test: list[np.ndarray], margin: float) -> float:
+    q = Int8Quantizer(model, calibration, bias_correction=0, input_range=(-4.0, 4.0), range_margin=margin)
+    try:
+        int16 = q.quantize(build_recipe(activation_bits=16))
+    finally:
+        q.close()
+    ref, got = int8_stage.run_samples(model, test), int8_stage.run_samples(int16, test)
+    return float(np.mean([nmse(a, b) for a, b in zip(ref, got)]))
+
+
+def test_a_range_margin_keeps_int16_activations_that_pass_the_calibrated_max(model):
+    rng = np.random.default_rng(4)
+    quiet = [rng.normal(0, 0.5, SHAPE).astype(np.float32) for _ in range(8)]   # what calibration saw
+    loud = [rng.normal(0, 1.0, SHAPE).astype(np.float32) for _ in range(4)]    # a deployed input, 2x wider
+    plain, widened = _int16_error(model, quiet, loud, 1.0), _int16_error(model, quiet, loud, 2.0)
+    assert widened < 0.25 * plain, (widened, plain)
+    # where the inputs stay inside the calibrated ranges, the halved int16 resolution costs ~nothing
+    assert _int16_error(model, quiet, quiet[:4], 2.0) < 1e-4

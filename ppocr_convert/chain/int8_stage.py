@@ -36,7 +36,7 @@ from .quantize import Int8Quantizer, build_recipe, kept_ops
 
 DEFAULTS = {"keep": "float", "max_accuracy_drop": 0.01, "max_cer_rise": 0.005, "max_blocks": 64,
             "sensitivity_samples": 4, "bias_correction": 16, "activation_bits": 8,
-            "float_outputs": False, "activation_percentile": 100.0}
+            "float_outputs": False, "activation_percentile": 100.0, "activation_range_margin": 1.0}
 
 
 def int8_options(config: ModelConfig) -> dict:
@@ -172,7 +172,8 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
                    calibration: dict, progress: Callable[[str], None] = lambda m: None,
                    input_range: tuple[float, float] | None = None) -> Int8Build:
     q = Int8Quantizer(fp32, samples, bias_correction=options["bias_correction"],
-                      activation_percentile=options["activation_percentile"], input_range=input_range)
+                      activation_percentile=options["activation_percentile"], input_range=input_range,
+                      range_margin=options["activation_range_margin"])
     try:
         # the ops writing the model output, kept float in every step when asked: rec's final
         # SOFTMAX at int16 tops out below the pipeline's 0.5 drop score (README, INT8)
@@ -211,6 +212,7 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
                        "io": "float32 (QUANTIZE/DEQUANTIZE inside the graph)", "keep": options["keep"],
                        "activation_ranges": "min/max" if options["activation_percentile"] >= 100
                        else f"central {options['activation_percentile']} % of the fp32 values",
+                       "activation_range_margin": options["activation_range_margin"],
                        "input_range": list(input_range) if input_range is not None else "calibrated",
                        "bias_correction": {"ops": len(q.biases),
                                            "samples": min(len(samples), options["bias_correction"])}},

@@ -205,12 +205,13 @@ class Int8Quantizer:
     central percentile of the fp32 values instead of their min/max (activation_ranges.py).
     `input_range`: the values the model input can take (calibration.input_range); the
     input's quantization range becomes it (with what calibration saw), see `with_input_range`.
+    `range_margin`: every other activation range widened by this factor (activation_ranges.py).
     `self.model` stays the fp32 model as given (with a signature); `self.biases` holds the
     corrected biases by op scope."""
 
     def __init__(self, fp32_model: bytes, samples: list[np.ndarray], threads: int | None = None,
                  bias_correction: int = 16, activation_percentile: float = 100.0,
-                 input_range: tuple[float, float] | None = None):
+                 input_range: tuple[float, float] | None = None, range_margin: float = 1.0):
         self.model = with_signature(fp32_model)
         self.input = input_name(self.model)
         self._tmp = Path(tempfile.mkdtemp(prefix="ppocr-int8-"))
@@ -230,6 +231,9 @@ class Int8Quantizer:
         if activation_percentile < 100.0:
             from .activation_ranges import percentile_qsvs
             self.qsvs = percentile_qsvs(self.model, samples, self.qsvs, activation_percentile, {self.input})
+        if range_margin != 1.0:
+            from .activation_ranges import widened_qsvs
+            self.qsvs = widened_qsvs(self.qsvs, range_margin, {self.input})
         if input_range is not None:
             self.qsvs = with_input_range(self.qsvs, self.model, self.input, input_range)
 
