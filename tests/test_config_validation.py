@@ -194,3 +194,13 @@ def test_cli_list_reports_a_broken_config_without_a_traceback(tmp_path):
     output = r.stdout + r.stderr
     assert r.returncode == 2, output
     assert "extend: unknown key" in output and "Traceback" not in output
+
+
+def test_int8_activation_range_options_are_bounded(tmp_path):
+    root = broken_copy(tmp_path, {"defaults/det.toml": ("activation_percentile = 99.99", "activation_percentile = 40"),
+                                  "defaults/rec.toml": ("activation_range_margin = 2.0",
+                                                        "activation_range_margin = 0.5")})
+    det = problems_of(lambda: load_model_config("PP-OCRv5_mobile_det", root))
+    rec = problems_of(lambda: load_model_config("PP-OCRv5_mobile_rec", root))
+    assert len(det) == 1 and "int8.activation_percentile" in det[0] and "greater than 50" in det[0], det
+    assert len(rec) == 1 and "int8.activation_range_margin" in rec[0] and "greater than or equal to 1" in rec[0], rec
