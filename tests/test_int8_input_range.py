@@ -1,5 +1,5 @@
 """The int8 model input's quantization range is what preprocessing can produce, not what
-calibration happened to see (quantize.with_input_range, calibration.input_range): real
+calibration happened to see (activation_ranges.with_input_range, calibration.input_range): real
 photos rarely hold pure white, so a calibrated range clips every brighter deployed pixel."""
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Activation ranges for int8 calibration: percentile clipping (`[int8]
-activation_percentile`) and a safety margin (`[int8] activation_range_margin`).
+activation_percentile`), a safety margin (`[int8] activation_range_margin`) and the model
+input's range from its preprocessing (`with_input_range`).
 
 ai-edge-quantizer calibrates each activation tensor to the min and max it saw. One int8
 scale then spans the tensor's rarest extreme: on PP-OCRv5 mobile det the backbone's
@@ -99,3 +100,29 @@ def widened_qsvs(qsvs: dict[str, Any], factor: float, keep: frozenset[str] | set
     return {name: entry if name in keep else {**entry, "min": entry["min"] * np.float32(factor),
                                               "max": entry["max"] * np.float32(factor)}
             for name, entry in qsvs.items()}
+
+
+#: ops that only move their input's values (PAD adds zeros, inside any input range): a model
+#: input's range carries through them
+_PASS_THROUGH = ("PAD", "RESHAPE")
+
+
+def with_input_range(qsvs: dict, model: bytes, input_tensor: str, value_range: tuple[float, float]) -> dict:
+    """`qsvs` with the model input's range (and that of the pass-through ops it feeds)
+    widened to `value_range`, the values its preprocessing can produce.
+
+    Why: calibration sets the input's range from the samples it saw, and real photos rarely
+    hold pure white. PP-OCRv5 rec's calibration crops spanned -0.72..0.76 of the possible
+    -1..1, so every brighter pixel of a deployed line was clipped in the input's QUANTIZE
+    (rendered seed-3 lines at w320, a16w8: 28 of 283 lines read differently from fp32, 15
+    with the full range)."""
+    from .sensitivity import graph_ops
+    names = {input_tensor} | {t for op in graph_ops(model) if input_tensor in op.inputs and op.op in _PASS_THROUGH
+                              for t in op.outputs}
+    out = dict(qsvs)
+    lo, hi = value_range
+    for name in names & set(qsvs):
+        entry = qsvs[name]
+        out[name] = {**entry, "min": np.minimum(entry["min"], np.float32(lo)).astype(np.asarray(entry["min"]).dtype),
+                     "max": np.maximum(entry["max"], np.float32(hi)).astype(np.asarray(entry["max"]).dtype)}
+    return out

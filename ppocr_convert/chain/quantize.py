@@ -170,32 +170,6 @@ def quantize_weights_only(fp32_model: bytes, samples: list[np.ndarray], bias_cor
         shutil.rmtree(work, ignore_errors=True)
 
 
-#: ops that only move their input's values (PAD adds zeros, inside any input range): a model
-#: input's range carries through them
-_PASS_THROUGH = ("PAD", "RESHAPE")
-
-
-def with_input_range(qsvs: dict, model: bytes, input_tensor: str, value_range: tuple[float, float]) -> dict:
-    """`qsvs` with the model input's range (and that of the pass-through ops it feeds)
-    widened to `value_range`, the values its preprocessing can produce.
-
-    Why: calibration sets the input's range from the samples it saw, and real photos rarely
-    hold pure white. PP-OCRv5 rec's calibration crops spanned -0.72..0.76 of the possible
-    -1..1, so every brighter pixel of a deployed line was clipped in the input's QUANTIZE
-    (rendered seed-3 lines at w320, a16w8: 28 of 283 lines read differently from fp32, 15
-    with the full range)."""
-    from .sensitivity import graph_ops
-    names = {input_tensor} | {t for op in graph_ops(model) if input_tensor in op.inputs and op.op in _PASS_THROUGH
-                              for t in op.outputs}
-    out = dict(qsvs)
-    lo, hi = value_range
-    for name in names & set(qsvs):
-        entry = qsvs[name]
-        out[name] = {**entry, "min": np.minimum(entry["min"], np.float32(lo)).astype(np.asarray(entry["min"]).dtype),
-                     "max": np.maximum(entry["max"], np.float32(hi)).astype(np.asarray(entry["max"]).dtype)}
-    return out
-
-
 class Int8Quantizer:
     """One fp32 model: bias correction and calibration once (min/max of every tensor over
     the calibration samples), then quantize with any recipe (milliseconds each).
@@ -204,8 +178,8 @@ class Int8Quantizer:
     (0: no correction). `activation_percentile` below 100: each activation range is the
     central percentile of the fp32 values instead of their min/max (activation_ranges.py).
     `input_range`: the values the model input can take (calibration.input_range); the
-    input's quantization range becomes it (with what calibration saw), see `with_input_range`.
-    `range_margin`: every other activation range widened by this factor (activation_ranges.py).
+    input's quantization range becomes it, with what calibration saw. `range_margin`: every
+    other activation range widened by this factor. All three live in activation_ranges.py.
     `self.model` stays the fp32 model as given (with a signature); `self.biases` holds the
     corrected biases by op scope."""
 
@@ -235,6 +209,7 @@ class Int8Quantizer:
             from .activation_ranges import widened_qsvs
             self.qsvs = widened_qsvs(self.qsvs, range_margin, {self.input})
         if input_range is not None:
+            from .activation_ranges import with_input_range
             self.qsvs = with_input_range(self.qsvs, self.model, self.input, input_range)
 
     def _with_biases(self, original: set[str]) -> bytes:
