@@ -51,19 +51,17 @@ def tensor_samples(model: bytes, samples: list[np.ndarray], names: set[str],
                    per_sample: int = VALUES_PER_SAMPLE, seed: int = 0) -> dict[str, np.ndarray]:
     """Per tensor name: a seeded uniform subset of its float values over the samples
     (the fp32 model run with every tensor kept; one sample at a time)."""
-    from .sensitivity import Capture
-    rng = np.random.default_rng(seed)
-    out: dict[str, list[np.ndarray]] = {n: [] for n in names}
-    for s in samples:
-        run = Capture(model, s)
-        for n in sorted(names):
-            a = run.get(n)
-            if a is None:
-                continue
-            a = a.ravel()
-            out[n].append(a[rng.integers(0, a.size, per_sample)] if a.size > per_sample else a.copy())
-        del run
-    return {n: np.concatenate(v) for n, v in out.items() if v}
+    from .fp32_capture import capture
+    return capture(model, samples, values_of=names, value_samples=len(samples), per_sample=per_sample,
+                   seed=seed).value_subsets
+
+
+def activation_tensors(model: bytes) -> set[str]:
+    """Every op output of `model`: the tensors ai-edge-quantizer calibrates besides the
+    graph inputs, known before calibration (so one fp32 pass can sample them together
+    with bias correction's means)."""
+    from .sensitivity import graph_ops
+    return {t for op in graph_ops(model) for t in op.outputs}
 
 
 def clipped_qsvs(qsvs: dict[str, Any], values: dict[str, np.ndarray], percentile: float,

@@ -19,6 +19,7 @@ needs its original one (`Int8Quantizer` restores it per recipe).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -119,22 +120,36 @@ def output_shift(op: str, dw: np.ndarray, mean: np.ndarray) -> np.ndarray:
 
 def input_means(model: bytes, samples: list[np.ndarray], names: set[str]) -> dict[str, np.ndarray]:
     """Per tensor name: its per-channel (last axis) mean over the samples."""
-    from .sensitivity import Capture
-    sums: dict[str, list[np.ndarray]] = {}
-    for s in samples:
-        run = Capture(model, s)
-        for n in names:
-            a = run.get(n)
-            if a is not None and a.ndim >= 1:
-                sums.setdefault(n, []).append(a.reshape(-1, a.shape[-1]).astype(np.float64).mean(axis=0))
-        del run
-    return {n: np.mean(v, axis=0) for n, v in sums.items()}
+    from .fp32_capture import capture
+    return capture(model, samples, means_of=names, mean_samples=len(samples)).channel_means
 
 
-def corrected_biases(fp32: bytes, quantized: bytes, samples: list[np.ndarray]) -> dict[str, np.ndarray]:
-    """Per weighted op scope: its float bias minus the mean output error its int8 weights
-    (as `quantized` holds them) add on `samples`. Ops without a float bias of their own
-    (none, or one shared with another op) are left out."""
+@dataclass
+class BiasPlan:
+    """What bias correction needs from a model pair before any sample is run: per weighted
+    op with a float bias of its own, its kind, scope, input tensor and bias, and the int8
+    weight errors. `corrected(means)` then applies the input means however they were
+    captured (one pass shared with the percentile ranges, see fp32_capture.py)."""
+    ops: list[tuple[str, str, str, np.ndarray]]
+    errors: dict[str, np.ndarray]
+
+    @property
+    def inputs(self) -> set[str]:
+        return {source for _, _, source, _ in self.ops}
+
+    def corrected(self, means: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = {}
+        for kind, scope, source, bias in self.ops:
+            if source in means:
+                shift = output_shift(kind, self.errors[scope], means[source])
+                out[scope] = (bias.astype(np.float64) - shift).astype(np.float32)
+        return out
+
+
+def bias_plan(fp32: bytes, quantized: bytes) -> BiasPlan:
+    """The weighted ops of `fp32` whose bias can be corrected for the int8 weights
+    `quantized` holds. Ops without a float bias of their own (none, or one shared with
+    another op) are left out."""
     from ai_edge_litert.tools import flatbuffer_utils as fbu
     errors = weight_errors(fp32, quantized)
     obj = fbu.convert_bytearray_to_object(bytearray(fp32))
@@ -153,13 +168,14 @@ def corrected_biases(fp32: bytes, quantized: bytes, samples: list[np.ndarray]) -
         if bias is None or bias.dtype != np.float32 or users[graph.tensors[op.inputs[2]].buffer] != 1:
             continue
         todo.append((kind, scope, _name(graph, op.inputs[0]), bias))
-    means = input_means(fp32, samples, {t for _, _, t, _ in todo})
-    out = {}
-    for kind, scope, source, bias in todo:
-        if source in means:
-            shift = output_shift(kind, errors[scope], means[source])
-            out[scope] = (bias.astype(np.float64) - shift).astype(np.float32)
-    return out
+    return BiasPlan(todo, errors)
+
+
+def corrected_biases(fp32: bytes, quantized: bytes, samples: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Per weighted op scope: its float bias minus the mean output error its int8 weights
+    (as `quantized` holds them) add on `samples`."""
+    plan = bias_plan(fp32, quantized)
+    return plan.corrected(input_means(fp32, samples, plan.inputs))
 
 
 def with_biases(model: bytes, biases: dict[str, np.ndarray]) -> bytes:
