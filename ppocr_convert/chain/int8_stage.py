@@ -214,6 +214,7 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
                        else f"central {options['activation_percentile']} % of the fp32 values",
                        "activation_range_margin": options["activation_range_margin"],
                        "input_range": list(input_range) if input_range is not None else "calibrated",
+                       "minimum_rewritten_as_maximum": q.minimum_rewritten,
                        "bias_correction": {"ops": len(q.biases),
                                            "samples": min(len(samples), options["bias_correction"])}},
             "calibration": calibration,

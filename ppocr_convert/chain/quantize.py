@@ -198,13 +198,16 @@ class Int8Quantizer:
     `input_range`: the values the model input can take (calibration.input_range); the
     input's quantization range becomes it, with what calibration saw. `range_margin`: every
     other activation range widened by this factor. All three live in activation_ranges.py.
-    `self.model` stays the fp32 model as given (with a signature); `self.biases` holds the
-    corrected biases by op scope."""
+    `self.model` is the fp32 model as given, with a signature and its MINIMUMs rewritten
+    to MAXIMUM and MUL (integer_minimum.py; bit-identical in float), `self.minimum_rewritten`
+    how many; `self.biases` holds the corrected biases by op scope."""
 
     def __init__(self, fp32_model: bytes, samples: list[np.ndarray], threads: int | None = None,
                  bias_correction: int = 16, activation_percentile: float = 100.0,
                  input_range: tuple[float, float] | None = None, range_margin: float = 1.0):
-        self.model = with_signature(fp32_model)
+        from .integer_minimum import without_minimum
+        # MINIMUM has no int8/int16 policy in ai-edge-quantizer; its exact rewrite does
+        self.model, self.minimum_rewritten = without_minimum(with_signature(fp32_model))
         self.input = input_name(self.model)
         self._tmp = Path(tempfile.mkdtemp(prefix="ppocr-int8-"))
         self.biases: dict[str, np.ndarray] = {}
