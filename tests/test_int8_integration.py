@@ -49,6 +49,9 @@ def test_int8_manifest_records_calibration_recipe_gate_and_integer_verdict(int8_
         "granularity"] == "CHANNELWISE"
     assert entry["gate"]["passed"] in (True, False) and "argmax_agreement" in entry["gate"]
     assert entry["integer"]["fully_integer"] == (entry["integer"]["float_ops"] == {})
+    # MINIMUM has no ai-edge-quantizer policy; the stage rewrites every one (integer_minimum.py)
+    assert entry["scheme"]["minimum_rewritten_as_maximum"] >= 0
+    assert "MINIMUM" not in entry["integer"]["float_ops"]
     assert "tflite-int8" in int8_cls.manifests["tflite-int8"]["code"]
     json.dumps(entry)  # plain JSON
 
