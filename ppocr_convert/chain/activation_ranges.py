@@ -80,15 +80,6 @@ def clipped_qsvs(qsvs: dict[str, Any], values: dict[str, np.ndarray], percentile
     return out
 
 
-def percentile_qsvs(model: bytes, samples: list[np.ndarray], qsvs: dict[str, Any], percentile: float,
-                    inputs: set[str]) -> dict[str, Any]:
-    """The calibration `qsvs` of `model` with percentile ranges, measured on up to
-    `SAMPLES` samples; the graph `inputs` keep their min/max."""
-    names = set(qsvs) - inputs
-    values = tensor_samples(model, samples[:SAMPLES], names)
-    return clipped_qsvs(qsvs, values, percentile, keep=inputs)
-
-
 def widened_qsvs(qsvs: dict[str, Any], factor: float, keep: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
     """`qsvs` with every range but those of `keep` scaled by `factor` (>= 1) about zero."""
     if factor < 1.0:

@@ -17,18 +17,13 @@ from __future__ import annotations
 import numpy as np
 
 
-def _name(graph, i: int) -> str:
-    n = graph.tensors[i].name
-    return n.decode() if isinstance(n, bytes) else str(n)
-
-
 def without_minimum(model: bytes) -> tuple[bytes, int]:
     """(`model` with every float MINIMUM of an activation and a constant rewritten, how
     many were). MINIMUMs of two activations, or of non-float tensors, are left alone."""
     from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.tools import flatbuffer_utils as fbu
 
-    from .bias_correction import _constant
+    from .bias_correction import _constant, _name
     obj = fbu.convert_bytearray_to_object(bytearray(model))
     graph = obj.subgraphs[0]
 
@@ -79,7 +74,7 @@ def without_minimum(model: bytes) -> tuple[bytes, int]:
         k = 0 if consts[0] is None else 1                      # the activation input
         x, c, out = ins[k], consts[1 - k], int(o.outputs[0])
         base = _name(graph, out)
-        minus_one = tensor(None, f"{base}/minus_one", np.array([-1.0], np.float32).reshape([1] * 1))
+        minus_one = tensor(None, f"{base}/minus_one", np.array([-1.0], np.float32))
         neg_c = tensor(None, f"{base}/neg_bound", -np.asarray(c, np.float32))
         neg_x = tensor(graph.tensors[x], f"{base}/neg_x")
         neg_min = tensor(graph.tensors[out], f"{base}/neg_min")
