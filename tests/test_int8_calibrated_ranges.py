@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ppocr_convert.chain.quantize import SIGNATURE_KEY, build_recipe, calibrated_ranges, input_name, with_signature
+from ppocr_convert.chain.quantize import SIGNATURE_KEY, build_recipe, calibrated_ranges, input_name
 from ppocr_convert.inspect_model import import_tensorflow
+from tiny_tflite import conv_weights, to_tflite
 
 pytestmark = pytest.mark.unit
 
@@ -17,16 +18,13 @@ SHAPE = (1, 16, 16, 3)
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> tuple[bytes, object]:
     tf = import_tensorflow()
-    rng = np.random.default_rng(0)
-    w1 = tf.constant(rng.normal(0, 0.3, (3, 3, 3, 8)).astype(np.float32))
-    w2 = tf.constant(rng.normal(0, 0.3, (1, 1, 8, 4)).astype(np.float32))
+    w1, w2 = conv_weights(0, (3, 3, 3, 8), (1, 1, 8, 4))
 
-    @tf.function(input_signature=[tf.TensorSpec(SHAPE, tf.float32)])
     def fn(x):
         h = tf.nn.relu(tf.nn.conv2d(x, w1, 1, "SAME"))
         return tf.sigmoid(tf.nn.conv2d(h, w2, 1, "SAME") + tf.reduce_mean(h, axis=[1, 2], keepdims=True)[..., :4])
 
-    m = with_signature(tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn).convert())
+    m = to_tflite(fn, SHAPE)
     path = tmp_path_factory.mktemp("calib") / "m.tflite"
     path.write_bytes(m)
     return m, path

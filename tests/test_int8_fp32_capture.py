@@ -9,8 +9,8 @@ import pytest
 from ppocr_convert.chain import activation_ranges as ar
 from ppocr_convert.chain.bias_correction import input_means
 from ppocr_convert.chain.fp32_capture import capture
-from ppocr_convert.chain.quantize import with_signature
 from ppocr_convert.inspect_model import import_tensorflow
+from tiny_tflite import conv_weights, to_tflite
 
 pytestmark = pytest.mark.unit
 
@@ -20,15 +20,8 @@ SHAPE = (1, 24, 24, 3)
 @pytest.fixture(scope="module")
 def model() -> bytes:
     tf = import_tensorflow()
-    rng = np.random.default_rng(0)
-    w1 = tf.constant(rng.normal(0, 0.3, (3, 3, 3, 8)).astype(np.float32))
-    w2 = tf.constant(rng.normal(0, 0.3, (1, 1, 8, 4)).astype(np.float32))
-
-    @tf.function(input_signature=[tf.TensorSpec(SHAPE, tf.float32)])
-    def fn(x):
-        return tf.nn.conv2d(tf.nn.relu(tf.nn.conv2d(x, w1, 1, "SAME")), w2, 1, "SAME")
-
-    return with_signature(tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn).convert())
+    w1, w2 = conv_weights(0, (3, 3, 3, 8), (1, 1, 8, 4))
+    return to_tflite(lambda x: tf.nn.conv2d(tf.nn.relu(tf.nn.conv2d(x, w1, 1, "SAME")), w2, 1, "SAME"), SHAPE)
 
 
 @pytest.fixture(scope="module")

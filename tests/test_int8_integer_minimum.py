@@ -8,33 +8,27 @@ import pytest
 
 from ppocr_convert.chain import int8_stage
 from ppocr_convert.chain.integer_minimum import without_minimum
-from ppocr_convert.chain.quantize import (Int8Quantizer, _quantize, build_recipe, calibrated_ranges, input_name,
-                                          with_signature)
+from ppocr_convert.chain.quantize import Int8Quantizer, _quantize, build_recipe, calibrated_ranges, input_name
 from ppocr_convert.chain.sensitivity import graph_ops, nmse
 from ppocr_convert.inspect_model import import_tensorflow
 from ppocr_convert.integer_check import integer_report
+from tiny_tflite import conv_weights, to_tflite
 
 pytestmark = pytest.mark.unit
 
 SHAPE = (1, 8, 8, 4)
 
 
-def _convert(fn) -> bytes:
-    tf = import_tensorflow()
-    f = tf.function(fn, input_signature=[tf.TensorSpec(SHAPE, tf.float32)])
-    return with_signature(tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()], f).convert())
-
-
 @pytest.fixture(scope="module")
 def gate_model() -> bytes:
     """A squeeze-excite-like gate: x * clip(0.2 x + 0.5, 0, 1), as onnx2tf lowers it."""
     tf = import_tensorflow()
-    w = tf.constant(np.random.default_rng(0).normal(0, 0.5, (1, 1, 4, 4)).astype(np.float32))
+    (w,) = conv_weights(0, (1, 1, 4, 4), std=0.5)
 
     def fn(x):
         y = tf.nn.conv2d(x, w, 1, "SAME")
         return y * tf.nn.relu(tf.minimum(y * 0.2 + 0.5, 1.0))
-    return _convert(fn)
+    return to_tflite(fn, SHAPE)
 
 
 def _ops(model: bytes) -> list[str]:
@@ -59,7 +53,7 @@ def test_rewrite_is_bit_identical_in_float(gate_model):
 
 def test_minimum_of_two_activations_is_left_alone():
     tf = import_tensorflow()
-    model = _convert(lambda x: tf.minimum(x, tf.nn.relu(-x)) + 1.0)
+    model = to_tflite(lambda x: tf.minimum(x, tf.nn.relu(-x)) + 1.0, SHAPE)
     assert "MINIMUM" in _ops(model)
     out, n = without_minimum(model)
     assert n == 0 and out == model
@@ -90,5 +84,5 @@ def test_the_rewrite_is_what_makes_int8_fully_integer(gate_model, tmp_path):
 
 def test_a_model_without_minimum_comes_back_unchanged():
     tf = import_tensorflow()
-    model = _convert(lambda x: tf.nn.relu(x) * 2.0)
+    model = to_tflite(lambda x: tf.nn.relu(x) * 2.0, SHAPE)
     assert without_minimum(model) == (model, 0)
