@@ -25,6 +25,35 @@ def test_every_pass_and_chain_module_is_in_some_stage_digest():
         assert (REPO / "ppocr_convert" / "chain" / f"{name}.py").resolve() in covered, name
 
 
+def _chain_imports(module: str) -> set[str]:
+    """The ppocr_convert.chain modules `module` (a chain module name) imports, anywhere in
+    its source (the chain imports lazily, inside functions)."""
+    import ast
+    tree = ast.parse((REPO / "ppocr_convert" / "chain" / f"{module}.py").read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found |= {node.module} if node.module else {a.name for a in node.names}
+    return {m for m in found if (REPO / "ppocr_convert" / "chain" / f"{m}.py").exists()}
+
+
+@pytest.mark.unit
+def test_the_int8_stage_digest_covers_every_chain_module_it_runs():
+    """Found missing once: the MINIMUM rewrite, the shared fp32 capture and the activation
+    ranges were outside the tflite-int8 digest, so editing them served stale int8 models."""
+    covered = {p.resolve() for m in STAGE_CODE["tflite-int8"] for p in module_files(m)}
+    # the modules the stage runs, transitively; orchestration and caching decide no bytes
+    todo, seen = ["int8_stage"], set()
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo += sorted(_chain_imports(name))
+    assert {"quantize", "integer_minimum", "integer_hard_swish", "fp32_capture"} <= seen  # the walk works
+    missing = sorted(m for m in seen if (REPO / "ppocr_convert" / "chain" / f"{m}.py").resolve() not in covered)
+    assert not missing, missing
+
+
 @pytest.mark.unit
 def test_digest_follows_content_not_timestamps(tmp_path, monkeypatch):
     pkg = tmp_path / "digest_demo_pkg"

@@ -215,6 +215,7 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
                        "activation_range_margin": options["activation_range_margin"],
                        "input_range": list(input_range) if input_range is not None else "calibrated",
                        "minimum_rewritten_as_maximum": q.minimum_rewritten,
+                       "hard_swish_rewritten_as_add_mul": q.hard_swish_rewritten,
                        "bias_correction": {"ops": len(q.biases),
                                            "samples": min(len(samples), options["bias_correction"])}},
             "calibration": calibration,

@@ -16,74 +16,34 @@ from __future__ import annotations
 
 import numpy as np
 
+from .tflite_edit import FloatGraphEditor
+
 
 def without_minimum(model: bytes) -> tuple[bytes, int]:
     """(`model` with every float MINIMUM of an activation and a constant rewritten, how
     many were). MINIMUMs of two activations, or of non-float tensors, are left alone."""
-    from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.tools import flatbuffer_utils as fbu
-
-    from .bias_correction import _constant, _name
-    obj = fbu.convert_bytearray_to_object(bytearray(model))
-    graph = obj.subgraphs[0]
-
-    def opcode(builtin: int) -> int:
-        for i, code in enumerate(obj.operatorCodes):
-            if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
-                return i
-        code = schema.OperatorCodeT()
-        code.builtinCode, code.deprecatedBuiltinCode, code.version = builtin, min(builtin, 127), 1
-        obj.operatorCodes.append(code)
-        return len(obj.operatorCodes) - 1
-
-    def tensor(like, name: str, values: np.ndarray | None = None) -> int:
-        buf = schema.BufferT()
-        if values is not None:
-            buf.data = np.frombuffer(np.ascontiguousarray(values, np.float32).tobytes(), np.uint8)
-        obj.buffers.append(buf)
-        t = schema.TensorT()
-        t.type, t.buffer, t.name = schema.TensorType.FLOAT32, len(obj.buffers) - 1, name
-        t.shape = np.array(values.shape if values is not None else like.shape, np.int32)
-        if values is None and like.shapeSignature is not None:
-            t.shapeSignature = np.array(like.shapeSignature, np.int32)
-        graph.tensors.append(t)
-        return len(graph.tensors) - 1
-
-    def op(builtin: int, inputs: list[int], outputs: list[int], options_type: int, options):
-        o = schema.OperatorT()
-        o.opcodeIndex, o.inputs, o.outputs = opcode(builtin), np.array(inputs, np.int32), np.array(outputs, np.int32)
-        o.builtinOptionsType, o.builtinOptions = options_type, options
-        return o
-
-    def mul(a: int, b: int, out: int):
-        options = schema.MulOptionsT()
-        options.fusedActivationFunction = schema.ActivationFunctionType.NONE
-        return op(schema.BuiltinOperator.MUL, [a, b], [out], schema.BuiltinOptions.MulOptions, options)
-
-    minimum = schema.BuiltinOperator.MINIMUM
+    edit = FloatGraphEditor(model)
+    schema = edit.schema
     new_ops, done = [], 0
-    for o in graph.operators:
-        code = obj.operatorCodes[o.opcodeIndex]
-        ins = [int(i) for i in o.inputs]
-        consts = [_constant(obj, model, graph, i) for i in ins] if len(ins) == 2 else []
-        if (max(code.builtinCode, code.deprecatedBuiltinCode) != minimum or len(ins) != 2
-                or sum(c is not None for c in consts) != 1
-                or any(graph.tensors[i].type != schema.TensorType.FLOAT32 for i in ins + [int(o.outputs[0])])):
+    for o in edit.graph.operators:
+        ins, outs = [int(i) for i in o.inputs], [int(i) for i in o.outputs]
+        consts = [edit.constant(i) for i in ins] if len(ins) == 2 else []
+        if (edit.builtin(o) != schema.BuiltinOperator.MINIMUM or len(ins) != 2
+                or sum(c is not None for c in consts) != 1 or not all(map(edit.is_float, ins + outs[:1]))):
             new_ops.append(o)
             continue
         k = 0 if consts[0] is None else 1                      # the activation input
-        x, c, out = ins[k], consts[1 - k], int(o.outputs[0])
-        base = _name(graph, out)
-        minus_one = tensor(None, f"{base}/minus_one", np.array([-1.0], np.float32))
-        neg_c = tensor(None, f"{base}/neg_bound", -np.asarray(c, np.float32))
-        neg_x = tensor(graph.tensors[x], f"{base}/neg_x")
-        neg_min = tensor(graph.tensors[out], f"{base}/neg_min")
-        new_ops += [mul(x, minus_one, neg_x),
-                    op(schema.BuiltinOperator.MAXIMUM, [neg_x, neg_c], [neg_min],
-                       schema.BuiltinOptions.MaximumMinimumOptions, schema.MaximumMinimumOptionsT()),
-                    mul(neg_min, minus_one, out)]
+        x, c, out = ins[k], consts[1 - k], outs[0]
+        base = edit.name(out)
+        minus_one = edit.add_tensor(f"{base}/minus_one", values=np.array([-1.0], np.float32))
+        neg_c = edit.add_tensor(f"{base}/neg_bound", values=-np.asarray(c, np.float32))
+        neg_x = edit.add_tensor(f"{base}/neg_x", like=x)
+        neg_min = edit.add_tensor(f"{base}/neg_min", like=out)
+        new_ops += [edit.mul(x, minus_one, neg_x),
+                    edit.add_op(schema.BuiltinOperator.MAXIMUM, [neg_x, neg_c], [neg_min],
+                                schema.BuiltinOptions.MaximumMinimumOptions, schema.MaximumMinimumOptionsT()),
+                    edit.mul(neg_min, minus_one, out)]
         done += 1
     if not done:
         return model, 0
-    graph.operators = new_ops
-    return bytes(fbu.convert_object_to_bytearray(obj)), done
+    return edit.result(new_ops), done

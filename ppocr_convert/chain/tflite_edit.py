@@ -1,0 +1,87 @@
+"""Small edits of a float TFLite flatbuffer for the int8 stage's rewrites
+(integer_minimum.py, integer_hard_swish.py): new float tensors, new ops, the op list
+replaced in one go. Operates on subgraph 0, the only one PP-OCR models have."""
+from __future__ import annotations
+
+import numpy as np
+
+
+class FloatGraphEditor:
+    """`model` unpacked for editing: `ops()` yields each operator with its builtin code and
+    inputs, `add_*` create float tensors and ops, `result(new_ops)` packs the model with
+    `new_ops` as the operator list."""
+
+    def __init__(self, model: bytes):
+        from ai_edge_litert import schema_py_generated as schema
+        from ai_edge_litert.tools import flatbuffer_utils as fbu
+        self.schema, self._fbu, self._raw = schema, fbu, model
+        self.obj = fbu.convert_bytearray_to_object(bytearray(model))
+        self.graph = self.obj.subgraphs[0]
+
+    def builtin(self, op) -> int:
+        code = self.obj.operatorCodes[op.opcodeIndex]
+        return max(code.builtinCode, code.deprecatedBuiltinCode)
+
+    def constant(self, i: int) -> np.ndarray | None:
+        """Tensor `i`'s values when it is a constant, else None."""
+        from .bias_correction import _constant
+        return _constant(self.obj, self._raw, self.graph, i)
+
+    def is_float(self, i: int) -> bool:
+        return self.graph.tensors[i].type == self.schema.TensorType.FLOAT32
+
+    def name(self, i: int) -> str:
+        from .bias_correction import _name
+        return _name(self.graph, i)
+
+    def _opcode(self, builtin: int) -> int:
+        for i, code in enumerate(self.obj.operatorCodes):
+            if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
+                return i
+        code = self.schema.OperatorCodeT()
+        code.builtinCode, code.deprecatedBuiltinCode, code.version = builtin, min(builtin, 127), 1
+        self.obj.operatorCodes.append(code)
+        return len(self.obj.operatorCodes) - 1
+
+    def add_tensor(self, name: str, like: int | None = None, values: np.ndarray | None = None) -> int:
+        """A new float32 tensor: a constant holding `values`, or an activation shaped like
+        tensor `like`."""
+        schema = self.schema
+        buf = schema.BufferT()
+        if values is not None:
+            buf.data = np.frombuffer(np.ascontiguousarray(values, np.float32).tobytes(), np.uint8)
+        self.obj.buffers.append(buf)
+        t = schema.TensorT()
+        t.type, t.buffer, t.name = schema.TensorType.FLOAT32, len(self.obj.buffers) - 1, name
+        if values is not None:
+            t.shape = np.array(np.shape(values), np.int32)
+        else:
+            src = self.graph.tensors[like]
+            t.shape = np.array(src.shape, np.int32)
+            if src.shapeSignature is not None:
+                t.shapeSignature = np.array(src.shapeSignature, np.int32)
+        self.graph.tensors.append(t)
+        return len(self.graph.tensors) - 1
+
+    def add_op(self, builtin: int, inputs: list[int], outputs: list[int], options_type: int, options):
+        o = self.schema.OperatorT()
+        o.opcodeIndex = self._opcode(builtin)
+        o.inputs, o.outputs = np.array(inputs, np.int32), np.array(outputs, np.int32)
+        o.builtinOptionsType, o.builtinOptions = options_type, options
+        return o
+
+    def mul(self, a: int, b: int, out: int, activation: int | None = None):
+        schema = self.schema
+        options = schema.MulOptionsT()
+        options.fusedActivationFunction = schema.ActivationFunctionType.NONE if activation is None else activation
+        return self.add_op(schema.BuiltinOperator.MUL, [a, b], [out], schema.BuiltinOptions.MulOptions, options)
+
+    def add(self, a: int, b: int, out: int, activation: int | None = None):
+        schema = self.schema
+        options = schema.AddOptionsT()
+        options.fusedActivationFunction = schema.ActivationFunctionType.NONE if activation is None else activation
+        return self.add_op(schema.BuiltinOperator.ADD, [a, b], [out], schema.BuiltinOptions.AddOptions, options)
+
+    def result(self, new_ops: list) -> bytes:
+        self.graph.operators = new_ops
+        return bytes(self._fbu.convert_object_to_bytearray(self.obj))
