@@ -187,20 +187,22 @@ def inspect(
     as_json: bool = typer.Option(False, "--json"),
     debug: bool = typer.Option(False, "--debug"),
 ):
-    """Inputs, outputs, op histogram and GPU-delegate verdict of a model file."""
+    """Inputs, outputs, op histogram, GPU-delegate verdict, and for .tflite whether it is fully
+    integer and which ops the XNNPACK CPU delegate leaves out."""
     from .inspect_model import inspect_file
     try:
         with console.status(f"inspecting {file.name}"):
             report = inspect_file(file)
     except ConvertError as e:
         _fail(e, debug)
-    integer = None
+    integer = xnnpack = None
     if file.suffix.lower() == ".tflite":
         from .integer_check import integer_report
-        integer = integer_report(file)
+        from .xnnpack_check import xnnpack_report
+        integer, xnnpack = integer_report(file), xnnpack_report(file)
     if as_json:
-        out.print_json(json.dumps({**report.to_dict(), **({"integer": integer.to_dict()} if integer else {})},
-                                  ensure_ascii=False))
+        extra = {"integer": integer.to_dict(), "xnnpack": xnnpack.to_dict()} if integer and xnnpack else {}
+        out.print_json(json.dumps({**report.to_dict(), **extra}, ensure_ascii=False))
         return
     out.print(f"[bold]{file}[/] ({report.format}, {report.bytes:,} bytes)")
     io = Table(title="inputs / outputs")
@@ -223,6 +225,8 @@ def inspect(
     if integer is not None:  # what NPU delegates need: every op on integer tensors
         out.print(f"integer: {integer.verdict()}; int8 weights on {integer.int8_weighted_ops}/"
                   f"{integer.weighted_ops} conv/depthwise/fully-connected ops")
+    if xnnpack is not None:  # the CPU path: ops XNNPACK does not take run on TFLite's kernels
+        out.print(f"XNNPACK (CPU): {xnnpack.verdict()}")
 
 
 @app.command()
