@@ -61,6 +61,7 @@ def main(pipeline: str = typer.Option("PP-OCRv5_mobile"), evalset: Path = typer.
          out_dir: Path = typer.Option(Path("dist/bench-int8"))):
     from ppocr_convert.chain.conversion import ConvertOptions, convert
     from ppocr_convert.integer_check import integer_report
+    from ppocr_convert.xnnpack_check import xnnpack_report
     from ppocr_convert.ocr.image_io import list_images
     from ppocr_convert.parity.labels import load_labels
     from ppocr_convert.parity.pipelines import load_pipeline
@@ -80,7 +81,8 @@ def main(pipeline: str = typer.Option("PP-OCRv5_mobile"), evalset: Path = typer.
     for name, a, b in [("det", det32, det8)] + [(f"rec {p.stem.split('_')[-2]}", p, q) for p, q in zip(rec32, rec8)]:
         rep = integer_report(b)
         entry = {"fp32_bytes": a.stat().st_size, "int8_bytes": b.stat().st_size,
-                 "size_ratio": b.stat().st_size / a.stat().st_size, **rep.to_dict()}
+                 "size_ratio": b.stat().st_size / a.stat().st_size, **rep.to_dict(),
+                 "xnnpack": {"fp32": xnnpack_report(a).to_dict(), "int8": xnnpack_report(b).to_dict()}}
         if latency and (name == "det" or name.endswith("w320")):
             entry["latency_ms"] = {f"{t}t": {"fp32": latency_ms(a, t), "int8": latency_ms(b, t)} for t in (1, 2)}
         artifacts[name] = entry
@@ -90,14 +92,16 @@ def main(pipeline: str = typer.Option("PP-OCRv5_mobile"), evalset: Path = typer.
     out.write_text(json.dumps(result, indent=1))
     echo_score_table(pipeline, len(images), rows)
     typer.echo("\n| file | int8 / fp32 size | int8 weights | float ops | Flex/custom "
-               "| latency 1t / 2t (int8 vs fp32) |")
-    typer.echo("|---|---|---|---|---|---|")
+               "| latency 1t / 2t (int8 vs fp32) | XNNPACK partitions int8 / fp32; int8 ops outside |")
+    typer.echo("|---|---|---|---|---|---|---|")
     for k, a in artifacts.items():
         lat = a.get("latency_ms")
         lat_s = " / ".join(f"{v['int8']:.0f} vs {v['fp32']:.0f} ms" for v in lat.values()) if lat else "–"
         fl = ", ".join(f"{o} x{n}" for o, n in a["float_ops"].items()) or "none"
+        x8, x32 = a["xnnpack"]["int8"], a["xnnpack"]["fp32"]
+        outside = ", ".join(f"{o} x{n}" for o, n in x8["outside"].items()) or "none"
         typer.echo(f"| {k} | {a['size_ratio']:.2f} | {100 * a['int8_weight_share']:.0f} % | {fl} | "
-                   f"{len(a['flex_or_custom_ops'])} | {lat_s} |")
+                   f"{len(a['flex_or_custom_ops'])} | {lat_s} | {x8['partitions']} / {x32['partitions']}; {outside} |")
 
 
 def echo_score_table(pipeline: str, pages: int, rows: dict) -> None:

@@ -218,6 +218,8 @@ class Int8Options(Table):
     activation_percentile: Annotated[float, Field(gt=50, le=100)] | None = None
     # every activation range but the input's widened by this factor (int16: headroom is cheap)
     activation_range_margin: Annotated[float, Field(ge=1)] | None = None
+    # HARD_SWISH as ADD+RELU6 and MUL (chain/integer_hard_swish.py): inside XNNPACK at int8
+    rewrite_hard_swish: bool | None = None
 
 
 # ---- whole files --------------------------------------------------------------------------

@@ -24,15 +24,19 @@ class XnnpackReport:
     ops: int                                   # the model's own ops
     partitions: int                            # XNNPACK delegate kernels
     outside: dict[str, int] = field(default_factory=dict)   # op type -> count left to TFLite
+    error: str = ""          # why the interpreter could not build the model (e.g. Flex ops)
 
     @property
     def all_inside(self) -> bool:
-        return self.partitions == 1 and not self.outside
+        return self.partitions == 1 and not self.outside and not self.error
 
     def to_dict(self) -> dict:
-        return {"ops": self.ops, "partitions": self.partitions, "outside": self.outside}
+        return {"ops": self.ops, "partitions": self.partitions, "outside": self.outside,
+                **({"error": self.error} if self.error else {})}
 
     def verdict(self) -> str:
+        if self.error:
+            return f"not measured: {self.error}"
         if self.partitions == 0:
             return "XNNPACK takes no op (every op on TFLite's kernels)"
         if self.all_inside:
@@ -74,8 +78,14 @@ def judge_nodes(nodes: list[Node], model_outputs: set[int]) -> XnnpackReport:
 
 def xnnpack_report(path: Path, threads: int = 1) -> XnnpackReport:
     from ai_edge_litert.interpreter import Interpreter
-    it = Interpreter(model_path=str(path), num_threads=threads)
-    it.allocate_tensors()
+    try:
+        it = Interpreter(model_path=str(path), num_threads=threads)
+        it.allocate_tensors()
+    except (RuntimeError, ValueError) as e:   # Flex ops, or a file the interpreter rejects
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        flex = "Select TensorFlow op" in first
+        return XnnpackReport(0, 0, {}, "the model needs Select TF (Flex) ops, which LiteRT's interpreter lacks"
+                             if flex else f"the interpreter cannot build it ({first[:120]})")
     nodes = [Node(d["op_name"], tuple(int(t) for t in d["inputs"] if t >= 0),
                   tuple(int(t) for t in d["outputs"] if t >= 0))
              for d in it._get_ops_details()]   # the only listing of the delegated graph in Python

@@ -186,8 +186,11 @@ def test_cli_inspect_json_reports_the_flex_ops(tf, build):
     report = json.loads(r.stdout)
     assert report["gpu_verdict"] == "incompatible: FlexErf x1"
     assert [i["op"] for i in report["gpu_issues"]] == ["FlexErf"]
+    # the interpreter cannot build a Flex model: the CPU line says so instead of failing
+    assert report["xnnpack"]["partitions"] == 0 and "Flex" in report["xnnpack"]["error"]
     r = runner.invoke(app, ["inspect", str(path)])
     assert "LiteRT GPU delegate: incompatible: FlexErf x1" in r.output and "FlexErf Op#0:" in r.output
+    assert "XNNPACK (CPU): not measured" in r.output
 
 
 def _erf_model_dir(tmp_path):

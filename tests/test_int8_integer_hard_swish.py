@@ -9,7 +9,7 @@ import pytest
 
 from ppocr_convert.chain import int8_stage
 from ppocr_convert.chain.integer_hard_swish import without_hard_swish
-from ppocr_convert.chain.quantize import Int8Quantizer, _quantize, build_recipe, calibrated_ranges, input_name
+from ppocr_convert.chain.quantize import Int8Quantizer, build_recipe
 from ppocr_convert.chain.sensitivity import graph_ops, nmse
 from ppocr_convert.inspect_model import import_tensorflow
 from ppocr_convert.integer_check import integer_report
@@ -75,23 +75,25 @@ def test_a_model_without_hard_swish_comes_back_unchanged():
     assert without_hard_swish(model) == (model, 0)
 
 
+def _int8(model: bytes, xs: list[np.ndarray], rewrite: bool) -> tuple[bytes, int]:
+    q = Int8Quantizer(model, xs, bias_correction=0, rewrite_hard_swish=rewrite)
+    try:
+        return q.quantize(build_recipe()), q.hard_swish_rewritten
+    finally:
+        q.close()
+
+
 def test_the_rewrite_is_what_keeps_int8_inside_xnnpack(swish_model, tmp_path):
     xs = _samples(8)
-    # counter-case: the original model quantized as the stage quantizes, minus the rewrite:
-    # fully integer, but XNNPACK leaves the int8 HARD_SWISH out, splitting the graph in two
-    path = tmp_path / "fp32.tflite"
-    path.write_bytes(swish_model)
-    plain = _quantize(swish_model, build_recipe(), calibrated_ranges(path, input_name(swish_model), xs, 1), tmp_path)
-    assert "HARD_SWISH" in _ops(plain)
+    # counter-case: the stage without the rewrite (the `[int8]` default): fully integer, but
+    # XNNPACK leaves the int8 HARD_SWISH out, splitting the graph in two
+    plain, n = _int8(swish_model, xs, rewrite=False)
+    assert n == 0 and "HARD_SWISH" in _ops(plain)
     report = _xnnpack(plain, tmp_path / "plain.tflite")   # QUANTIZE, CONV_2D | HARD_SWISH | CONV_2D, DEQUANTIZE
     assert (report.partitions, report.outside) == (2, {"HARD_SWISH": 1})
 
-    q = Int8Quantizer(swish_model, xs, bias_correction=0)
-    try:
-        assert q.hard_swish_rewritten == 1
-        int8 = q.quantize(build_recipe())
-    finally:
-        q.close()
+    int8, n = _int8(swish_model, xs, rewrite=True)
+    assert n == 1
     assert "HARD_SWISH" not in _ops(int8)
     assert _xnnpack(int8, tmp_path / "int8.tflite").all_inside
     assert integer_report(tmp_path / "int8.tflite").fully_integer

@@ -52,6 +52,9 @@ def test_int8_manifest_records_calibration_recipe_gate_and_integer_verdict(int8_
     # MINIMUM has no ai-edge-quantizer policy; the stage rewrites every one (integer_minimum.py)
     assert entry["scheme"]["minimum_rewritten_as_maximum"] >= 0
     assert "MINIMUM" not in entry["integer"]["float_ops"]
+    assert entry["scheme"]["hard_swish_rewritten_as_add_mul"] == 0   # `[int8] rewrite_hard_swish` is off
+    # the CPU path, as the interpreter builds it (xnnpack_check.py)
+    assert entry["xnnpack"]["partitions"] >= 1 and entry["xnnpack"]["ops"] > 0
     assert "tflite-int8" in int8_cls.manifests["tflite-int8"]["code"]
     json.dumps(entry)  # plain JSON
 

@@ -36,7 +36,8 @@ from .quantize import Int8Quantizer, build_recipe, kept_ops
 
 DEFAULTS = {"keep": "float", "max_accuracy_drop": 0.01, "max_cer_rise": 0.005, "max_blocks": 64,
             "sensitivity_samples": 4, "bias_correction": 16, "activation_bits": 8,
-            "float_outputs": False, "activation_percentile": 100.0, "activation_range_margin": 1.0}
+            "float_outputs": False, "activation_percentile": 100.0, "activation_range_margin": 1.0,
+            "rewrite_hard_swish": False}
 
 
 def int8_options(config: ModelConfig) -> dict:
@@ -173,7 +174,8 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
                    input_range: tuple[float, float] | None = None) -> Int8Build:
     q = Int8Quantizer(fp32, samples, bias_correction=options["bias_correction"],
                       activation_percentile=options["activation_percentile"], input_range=input_range,
-                      range_margin=options["activation_range_margin"])
+                      range_margin=options["activation_range_margin"],
+                      rewrite_hard_swish=options["rewrite_hard_swish"])
     try:
         # the ops writing the model output, kept float in every step when asked: rec's final
         # SOFTMAX at int16 tops out below the pipeline's 0.5 drop score (README, INT8)

@@ -67,9 +67,12 @@ def target_manifest(conv: "Conversion", target: str, paths: list[Path], reports:
 
 def int8_entries(conv: "Conversion", shapes: list[tuple], paths: list[Path]) -> list[dict]:
     """Per file: the calibration digest, the per-op recipe, what stayed out of int8, the gate
-    figures and the sensitivity ranking (int8.json), and whether it is fully integer."""
+    figures and the sensitivity ranking (int8.json), whether it is fully integer, and which
+    ops the XNNPACK CPU delegate leaves to TFLite's kernels."""
     from ..integer_check import integer_report
-    return [{"width": s[3], **conv.int8_info[p], "integer": integer_report(p).to_dict()}
+    from ..xnnpack_check import xnnpack_report
+    return [{"width": s[3], **conv.int8_info[p], "integer": integer_report(p).to_dict(),
+             "xnnpack": xnnpack_report(p).to_dict()}
             for s, p in zip(shapes, paths)]
 
 

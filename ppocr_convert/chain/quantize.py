@@ -200,18 +200,22 @@ class Int8Quantizer:
     other activation range widened by this factor. All three live in activation_ranges.py.
     `self.model` is the fp32 model as given, with a signature and its MINIMUMs rewritten
     to MAXIMUM and MUL (integer_minimum.py; bit-identical in float), `self.minimum_rewritten`
-    how many, and its HARD_SWISHes to ADD+RELU6 and MUL (integer_hard_swish.py; float
-    rounding), `self.hard_swish_rewritten` how many; `self.biases` holds the corrected biases by op scope."""
+    how many, and with `rewrite_hard_swish` its HARD_SWISHes to ADD+RELU6 and MUL
+    (integer_hard_swish.py; float rounding), `self.hard_swish_rewritten` how many;
+    `self.biases` holds the corrected biases by op scope."""
 
     def __init__(self, fp32_model: bytes, samples: list[np.ndarray], threads: int | None = None,
                  bias_correction: int = 16, activation_percentile: float = 100.0,
-                 input_range: tuple[float, float] | None = None, range_margin: float = 1.0):
+                 input_range: tuple[float, float] | None = None, range_margin: float = 1.0,
+                 rewrite_hard_swish: bool = False):
         from .integer_hard_swish import without_hard_swish
         from .integer_minimum import without_minimum
         # MINIMUM has no int8/int16 policy in ai-edge-quantizer; its exact rewrite does
         self.model, self.minimum_rewritten = without_minimum(with_signature(fp32_model))
         # int8 HARD_SWISH runs outside XNNPACK (and has no int16 policy); its rewrite runs inside
-        self.model, self.hard_swish_rewritten = without_hard_swish(self.model)
+        self.hard_swish_rewritten = 0
+        if rewrite_hard_swish:
+            self.model, self.hard_swish_rewritten = without_hard_swish(self.model)
         self.input = input_name(self.model)
         self._tmp = Path(tempfile.mkdtemp(prefix="ppocr-int8-"))
         self.biases: dict[str, np.ndarray] = {}
