@@ -78,9 +78,12 @@ def judge_nodes(nodes: list[Node], model_outputs: set[int]) -> XnnpackReport:
 
 def xnnpack_report(path: Path, threads: int = 1) -> XnnpackReport:
     from ai_edge_litert.interpreter import Interpreter
+
+    from .quiet import native_stderr_silenced
     try:
-        it = Interpreter(model_path=str(path), num_threads=threads)
-        it.allocate_tensors()
+        with native_stderr_silenced():   # the delegate's "Created ... XNNPACK delegate" line
+            it = Interpreter(model_path=str(path), num_threads=threads)
+            it.allocate_tensors()
     except (RuntimeError, ValueError) as e:   # Flex ops, or a file the interpreter rejects
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         flex = "Select TensorFlow op" in first
