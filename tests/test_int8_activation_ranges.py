@@ -13,6 +13,7 @@ from ppocr_convert.chain import int8_stage
 from ppocr_convert.chain.quantize import Int8Quantizer, build_recipe
 from ppocr_convert.chain.sensitivity import nmse
 from ppocr_convert.inspect_model import import_tensorflow
+from tiny_tflite import to_tflite
 
 pytestmark = pytest.mark.unit
 
@@ -53,12 +54,11 @@ def _model(w1: np.ndarray, w2: np.ndarray) -> bytes:
     tf = import_tensorflow()
     c1, c2 = tf.constant(w1), tf.constant(w2)
 
-    @tf.function(input_signature=[tf.TensorSpec(SHAPE, tf.float32)])
     def fn(x):
         # squaring turns rare moderate input values into rare outliers inside the graph
         return tf.nn.conv2d(tf.nn.relu(tf.nn.conv2d(x * x, c1, 1, "SAME")), c2, 1, "SAME")
 
-    return tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn).convert()
+    return to_tflite(fn, SHAPE)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import pytest
 from ppocr_convert.chain import bias_correction as bc
 from ppocr_convert.chain.quantize import Int8Quantizer, build_recipe, weight_only_recipe
 from ppocr_convert.inspect_model import import_tensorflow
+from tiny_tflite import to_tflite
 
 pytestmark = pytest.mark.unit
 
@@ -29,13 +30,12 @@ def model() -> bytes:
     w3 = tf.constant(rng.normal(0, 0.3, (1, 1, 16, 4)).astype(np.float32))
     b3 = tf.constant(rng.normal(0, 0.1, 4).astype(np.float32))
 
-    @tf.function(input_signature=[tf.TensorSpec(SHAPE, tf.float32)])
     def fn(x):
         y = tf.nn.bias_add(tf.nn.conv2d(x, w1, 1, "SAME"), b1)
         y = tf.nn.bias_add(tf.nn.depthwise_conv2d(y, dw, [1, 1, 1, 1], "SAME"), b2)
         return tf.nn.bias_add(tf.nn.conv2d(y, w3, 1, "SAME"), b3)
 
-    return tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn).convert()
+    return to_tflite(fn, SHAPE)
 
 
 def _samples(n: int, seed: int) -> list[np.ndarray]:

@@ -11,6 +11,7 @@ from ppocr_convert.chain import int8_stage
 from ppocr_convert.chain import sensitivity as sens
 from ppocr_convert.inspect_model import import_tensorflow
 from ppocr_convert.integer_check import integer_report
+from tiny_tflite import to_tflite
 
 pytestmark = pytest.mark.unit
 
@@ -25,13 +26,12 @@ def model() -> bytes:
     w = tf.constant(rng.normal(0, 0.3, (3, 3, 4, 8)).astype(np.float32))
     fc = tf.constant(rng.normal(0, 0.5, (8, CLASSES)).astype(np.float32))
 
-    @tf.function(input_signature=[tf.TensorSpec(SHAPE, tf.float32)])
     def fn(x):
         y = tf.nn.relu(tf.nn.conv2d(x, w, 1, "SAME"))        # (1, 8, 16, 8)
         y = tf.reduce_mean(y, axis=1)                          # (1, 16, 8): a sequence, like rec's
         return tf.nn.softmax(8.0 * tf.matmul(y, fc), axis=-1)  # (1, 16, CLASSES)
 
-    return tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn).convert()
+    return to_tflite(fn, SHAPE)
 
 
 def _samples(n: int) -> list[np.ndarray]:

@@ -12,6 +12,7 @@ from ppocr_convert.chain.quantize import Int8Quantizer, build_recipe
 from ppocr_convert.chain.sensitivity import nmse
 from ppocr_convert.config import load_model_config
 from ppocr_convert.inspect_model import import_tensorflow
+from tiny_tflite import to_tflite
 
 pytestmark = pytest.mark.unit
 
@@ -31,11 +32,10 @@ def model() -> bytes:
     tf = import_tensorflow()
     w = tf.constant(np.random.default_rng(0).normal(0, 0.3, (3, 3, 3, 4)).astype(np.float32))
 
-    @tf.function(input_signature=[tf.TensorSpec(SHAPE, tf.float32)])
     def fn(x):
         return tf.nn.conv2d(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), w, 1, "VALID")
 
-    return tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn).convert()
+    return to_tflite(fn, SHAPE)
 
 
 @pytest.mark.parametrize("bits", [8, 16])
