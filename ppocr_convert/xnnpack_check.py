@@ -56,6 +56,8 @@ def judge_nodes(nodes: list[Node], model_outputs: set[int]) -> XnnpackReport:
     """The pure rule on the interpreter's node list (original ops, then DELEGATE nodes)."""
     delegates = [n for n in nodes if n.name == "DELEGATE"]
     originals = [n for n in nodes if n.name != "DELEGATE"]
+    if not delegates:
+        return XnnpackReport(len(originals), 0, dict(sorted(Counter(n.name for n in originals).items())))
     written_by_partition = {t for d in delegates for t in d.outputs}
     read_by_partition = {t for d in delegates for t in d.inputs}
     producer = {t: i for i, n in enumerate(originals) for t in n.outputs}
@@ -70,8 +72,6 @@ def judge_nodes(nodes: list[Node], model_outputs: set[int]) -> XnnpackReport:
         outside.add(i)
         # what an op outside reads was written outside too, unless a partition wrote it
         todo += [producer[t] for t in originals[i].inputs if t in producer and t not in written_by_partition]
-    if not delegates:
-        outside = set(range(len(originals)))
     counts = Counter(originals[i].name for i in outside)
     return XnnpackReport(len(originals), len(delegates), dict(sorted(counts.items())))
 

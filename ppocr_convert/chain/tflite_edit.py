@@ -7,9 +7,10 @@ import numpy as np
 
 
 class FloatGraphEditor:
-    """`model` unpacked for editing: `ops()` yields each operator with its builtin code and
-    inputs, `add_*` create float tensors and ops, `result(new_ops)` packs the model with
-    `new_ops` as the operator list."""
+    """`model` unpacked for editing: walk `graph.operators` (`builtin`, `constant`,
+    `is_float`, `name` describe them), create float tensors and ops with `add_tensor`,
+    `add_op`, `mul`, `add`, and `result(new_ops)` packs the model with `new_ops` as the
+    operator list."""
 
     def __init__(self, model: bytes):
         from ai_edge_litert import schema_py_generated as schema
@@ -70,17 +71,19 @@ class FloatGraphEditor:
         o.builtinOptionsType, o.builtinOptions = options_type, options
         return o
 
-    def mul(self, a: int, b: int, out: int, activation: int | None = None):
+    def _elementwise(self, kind: str, a: int, b: int, out: int, activation: int | None):
+        """MUL or ADD (their options differ only in type), with an optional fused activation."""
         schema = self.schema
-        options = schema.MulOptionsT()
+        options = getattr(schema, f"{kind}OptionsT")()
         options.fusedActivationFunction = schema.ActivationFunctionType.NONE if activation is None else activation
-        return self.add_op(schema.BuiltinOperator.MUL, [a, b], [out], schema.BuiltinOptions.MulOptions, options)
+        return self.add_op(getattr(schema.BuiltinOperator, kind.upper()), [a, b], [out],
+                           getattr(schema.BuiltinOptions, f"{kind}Options"), options)
+
+    def mul(self, a: int, b: int, out: int, activation: int | None = None):
+        return self._elementwise("Mul", a, b, out, activation)
 
     def add(self, a: int, b: int, out: int, activation: int | None = None):
-        schema = self.schema
-        options = schema.AddOptionsT()
-        options.fusedActivationFunction = schema.ActivationFunctionType.NONE if activation is None else activation
-        return self.add_op(schema.BuiltinOperator.ADD, [a, b], [out], schema.BuiltinOptions.AddOptions, options)
+        return self._elementwise("Add", a, b, out, activation)
 
     def result(self, new_ops: list) -> bytes:
         self.graph.operators = new_ops
