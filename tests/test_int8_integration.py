@@ -42,12 +42,16 @@ def test_int8_artifact_is_integer_with_float_io_and_no_flex(int8_cls):
     assert a.shape == b.shape and np.abs(a - b).max() < 0.25
 
 
-def test_int8_manifest_records_calibration_recipe_gate_and_integer_verdict(int8_cls):
+def test_int8_manifest_records_calibration_recipe_gate_and_integer_verdict(int8_cls, session_cache):
     (entry,) = int8_cls.manifests["tflite-int8"]["int8"]
     assert len(entry["calibration"]["digest"]) == 16 and entry["calibration"]["samples"] > 0
     assert entry["recipe"][0]["regex"] == ".*" and entry["recipe"][0]["op_config"]["weight_tensor_config"][
         "granularity"] == "CHANNELWISE"
     assert entry["gate"]["passed"] in (True, False) and "argmax_agreement" in entry["gate"]
+    # the gate scores every labelled gate line upright and turned 180° (both classes)
+    from ppocr_convert.chain import calibration as cal
+    gate_lines = json.loads((cal.pages(session_cache, cal.GATE_SEED) / "labels.json").read_text())
+    assert entry["gate"]["crops"] == 2 * sum(len(v) for v in gate_lines.values())
     assert entry["integer"]["fully_integer"] == (entry["integer"]["float_ops"] == {})
     # MINIMUM has no ai-edge-quantizer policy; the stage rewrites every one (integer_minimum.py)
     assert entry["scheme"]["minimum_rewritten_as_maximum"] >= 0

@@ -10,7 +10,8 @@ det samples: each image letterboxed onto the model's canvas, BGR, ImageNet norma
 (ocr.det.preprocess, as deployed). rec samples: text-line crops cut by the pipeline's
 fp32 det from those images, each at the width bucket the deployed pipeline would route
 it to (narrower crops fill a wide bucket's share, right-padded as deployed), rec's own
-normalisation (mean 0.5 / std 0.5). cls: the same crops at its 48x192 input.
+normalisation (mean 0.5 / std 0.5). cls: the same crops at its 48x192 input, each upright
+and turned 180° (`both_orientations`), for calibration and gate alike.
 """
 from __future__ import annotations
 
@@ -157,6 +158,13 @@ def rec_samples(crops: list[np.ndarray], config: ModelConfig, width: int, widths
     own = [c for c in crops if route(c, height, widths) == width]
     other = [c for c in crops if route(c, height, widths) != width]
     return [rec_tensor(c, config, width) for c in (own + other)[:n]]
+
+
+def both_orientations(crops: list[np.ndarray]) -> list[np.ndarray]:
+    """Each crop upright, then turned 180°: the two classes the orientation classifier tells
+    apart (the pipeline turns a line it calls "180" before rec). The crops real pages give
+    are upright, so a gate on them alone would pass a model that always says "0"."""
+    return [c for crop in crops for c in (crop, np.ascontiguousarray(crop[::-1, ::-1]))]
 
 
 def cls_samples(crops: list[np.ndarray], config: ModelConfig, n: int = SAMPLES_PER_WIDTH) -> list[np.ndarray]:

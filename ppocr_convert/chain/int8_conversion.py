@@ -61,9 +61,9 @@ def build_int8(conv: "Conversion", builds: list["StaticBuild"]) -> None:
         if config.task == "rec":
             samples = cal.rec_samples(shared["crops"], config, shape[3], widths)
             return samples, int8_stage.rec_gate(config, shared["gate"], shape[3], widths, fp32, options)
-        samples = cal.cls_samples(shared["crops"], config)
-        return samples, int8_stage.cls_gate(cal.cls_samples([c for c, _ in shared["gate"]], config, 10**6),
-                                            fp32, options)
+        samples = cal.cls_samples(cal.both_orientations(shared["crops"]), config)
+        gate_crops = cal.both_orientations([c for c, _ in shared["gate"]])
+        return samples, int8_stage.cls_gate(cal.cls_samples(gate_crops, config, 10**6), fp32, options)
 
     for b in builds:
         fp32_path = b.files["tflite-fp32"]

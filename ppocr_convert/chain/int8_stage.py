@@ -8,7 +8,8 @@ Per model file:
    quantize all-int8;
 2. gate: ground truth on pages the quantizer never saw (calibration.GATE_SEED) —
    det: the OCR pipeline with this det and the pipeline's fp32 rec; rec: the labelled
-   line crops routed to this bucket; cls: argmax agreement with fp32 on those crops.
+   line crops routed to this bucket; cls: argmax agreement with fp32 on those crops,
+   each upright and turned 180° (calibration.both_orientations).
    It passes when accuracy is within `max_accuracy_drop` of fp32's and CER within
    `max_cer_rise` (the model config's [int8] table);
 3. if it fails: per-op sensitivity (sensitivity.py), ops grouped into blocks, the worst
@@ -157,7 +158,7 @@ def cls_gate(samples: list[np.ndarray], fp32: bytes, options: dict) -> GateFn:
         agree = float(np.mean([np.array_equal(a, b) for a, b in zip(ref, got)]))
         limit = 1.0 - options["max_accuracy_drop"]
         missed = [missed_figure("argmax_agreement", agree, limit)] if agree < limit - 1e-9 else []
-        return not missed, {"argmax_agreement": agree, "lines": len(samples), "missed": missed}
+        return not missed, {"argmax_agreement": agree, "crops": len(samples), "missed": missed}
     return gate
 
 

@@ -48,7 +48,8 @@ def build_int8(models: dict) -> list[Int8Row]:
                 gate = (f"lines {_pct(g['line_accuracy'])} (fp32 {_pct(fp.get('line_accuracy'))}), "
                         f"CER {_pct(g.get('cer'))} (fp32 {_pct(fp.get('cer'))}) on {g.get('lines')} lines")
             else:
-                gate = f"argmax agreement {_pct(g.get('argmax_agreement'))} on {g.get('lines')} lines"
+                count = f"{g['crops']} crops" if "crops" in g else f"{g.get('lines')} lines"  # older manifests
+                gate = f"argmax agreement {_pct(g.get('argmax_agreement'))} on {count}"
             integer = e.get("integer", {})
             verdict = "fully integer" if integer.get("fully_integer") else (
                 "float: " + ", ".join(f"{k} x{v}" for k, v in sorted(integer.get("float_ops", {}).items())))
