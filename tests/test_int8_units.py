@@ -244,6 +244,11 @@ def test_report_int8_rows_from_manifest_entries():
     assert rows[0].kept.startswith("1 block(s), 4 ops") and "CONV_2D x1" in rows[0].integer
     assert rows[0].ranking == [("#12 CONV_2D (+3 ops)", "0.5", "CONV_2D #12")]
     assert build_int8({}) == []
+    # the classifier's gate counts crops (each line upright and turned 180°); older manifests lines
+    cls = [{"width": 192, "gate": {"passed": True, "argmax_agreement": 0.994, **count}} for count in
+           ({"crops": 350}, {"lines": 175})]
+    assert [r.gate for r in build_int8({"int8": {"cls": cls}})] == ["argmax agreement 99.4 % on 350 crops",
+                                                                    "argmax agreement 99.4 % on 175 lines"]
 
 
 def _entry(width: int, passed: bool, missed: list[tuple[str, float, float]] = (), **figures) -> dict:
