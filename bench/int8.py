@@ -41,8 +41,11 @@ def score(pipe, det: Path, recs: list[Path], labels: dict, images: list[Path]) -
     agg = aggregate_lines(per)
     return {"line_accuracy": agg["line_exact_match"], "cer": agg["cer"], "det_recall": agg["det_recall"],
             "lines": agg["ref_lines"],
-            "pages": {p.name: {k: r[k] for k in ("exact_lines", "ref_lines", "char_errors", "ref_chars")}
-                      for p, r in zip(images, per)}}
+            "pages": {p.name: {k: r[k] for k in PAGE_FIGURES} for p, r in zip(images, per)}}
+
+
+# what `aggregate_lines` sums over pages: kept per page so `page_gap` can re-aggregate any subset
+PAGE_FIGURES = ("exact_lines", "ref_lines", "char_errors", "ref_chars", "cand_lines", "matched", "text_identical")
 
 
 def page_gap(base: dict, cand: dict, top: int = 5) -> dict:
@@ -55,10 +58,9 @@ def page_gap(base: dict, cand: dict, top: int = 5) -> dict:
     rest = [n for n in base["pages"] if n not in worst]
 
     def figures(score: dict, pages: list[str]) -> dict:
-        rows = [score["pages"][n] for n in pages]
-        lines, chars = sum(r["ref_lines"] for r in rows), sum(r["ref_chars"] for r in rows)
-        return {"line_accuracy": sum(r["exact_lines"] for r in rows) / lines if lines else 1.0,
-                "cer": sum(r["char_errors"] for r in rows) / chars if chars else 0.0}
+        from ppocr_convert.parity.metrics import aggregate_lines
+        agg = aggregate_lines([score["pages"][n] for n in pages])
+        return {"line_accuracy": agg["line_exact_match"], "cer": agg["cer"]}
     rise = sum(added(n) for n in base["pages"])
     return {"pages": [{"page": n, "char_errors": [base["pages"][n]["char_errors"], cand["pages"][n]["char_errors"]],
                        "exact_lines": [base["pages"][n]["exact_lines"], cand["pages"][n]["exact_lines"]],

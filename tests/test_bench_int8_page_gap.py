@@ -11,9 +11,10 @@ pytestmark = pytest.mark.unit
 
 
 def _score(pages: dict[str, tuple[int, int, int, int]]) -> dict:
-    """pages: name -> (exact_lines, ref_lines, char_errors, ref_chars)"""
+    """pages: name -> (exact_lines, ref_lines, char_errors, ref_chars); every line found"""
     keys = ("exact_lines", "ref_lines", "char_errors", "ref_chars")
-    return {"pages": {n: dict(zip(keys, v)) for n, v in pages.items()}}
+    return {"pages": {n: {**dict(zip(keys, v)), "cand_lines": v[1], "matched": v[1], "text_identical": v[2] == 0}
+                      for n, v in pages.items()}}
 
 
 FP32 = _score({"a.jpg": (10, 12, 3, 900), "b.jpg": (8, 10, 10, 500), "c.jpg": (5, 5, 0, 100)})

@@ -50,8 +50,7 @@ def test_int8_manifest_records_calibration_recipe_gate_and_integer_verdict(int8_
     assert entry["gate"]["passed"] in (True, False) and "argmax_agreement" in entry["gate"]
     # the gate scores every labelled gate line upright and turned 180° (both classes)
     from ppocr_convert.chain import calibration as cal
-    gate_lines = json.loads((cal.pages(session_cache, cal.GATE_SEED) / "labels.json").read_text())
-    assert entry["gate"]["crops"] == 2 * sum(len(v) for v in gate_lines.values())
+    assert entry["gate"]["crops"] == 2 * len(cal.gate_lines(cal.pages(session_cache, cal.GATE_SEED)))
     assert entry["integer"]["fully_integer"] == (entry["integer"]["float_ops"] == {})
     # MINIMUM has no ai-edge-quantizer policy; the stage rewrites every one (integer_minimum.py)
     assert entry["scheme"]["minimum_rewritten_as_maximum"] >= 0
