@@ -220,6 +220,10 @@ class Int8Options(Table):
     activation_range_margin: Annotated[float, Field(ge=1)] | None = None
     # HARD_SWISH as ADD+RELU6 and MUL (chain/integer_hard_swish.py): inside XNNPACK at int8
     rewrite_hard_swish: bool | None = None
+    # Erf-form GELU as x * sigmoid(1.702 x) (chain/integer_gelu.py): inside XNNPACK at int8
+    rewrite_gelu: bool | None = None
+    # kernel == stride TRANSPOSE_CONV as a 1x1 CONV_2D and a pixel shuffle (chain/integer_transpose_conv.py)
+    rewrite_transpose_conv: bool | None = None
 
 
 # ---- whole files --------------------------------------------------------------------------

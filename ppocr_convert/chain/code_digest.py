@@ -27,7 +27,8 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
                     "ppocr_convert.chain.bias_correction", "ppocr_convert.chain.sensitivity",
                     "ppocr_convert.chain.calibration", "ppocr_convert.chain.activation_ranges",
                     "ppocr_convert.chain.fp32_capture", "ppocr_convert.chain.integer_minimum",
-                    "ppocr_convert.chain.integer_hard_swish", "ppocr_convert.chain.tflite_edit",
+                    "ppocr_convert.chain.integer_hard_swish", "ppocr_convert.chain.integer_gelu",
+                    "ppocr_convert.chain.integer_transpose_conv", "ppocr_convert.chain.tflite_edit",
                     "ppocr_convert.data.calibration", "ppocr_convert.evalset", "ppocr_convert.ocr",
                     "ppocr_convert.model_params"),
 }

@@ -38,7 +38,7 @@ from .quantize import Int8Quantizer, build_recipe, kept_ops
 DEFAULTS = {"keep": "float", "max_accuracy_drop": 0.01, "max_cer_rise": 0.005, "max_blocks": 64,
             "sensitivity_samples": 4, "bias_correction": 16, "activation_bits": 8,
             "float_outputs": False, "activation_percentile": 100.0, "activation_range_margin": 1.0,
-            "rewrite_hard_swish": False}
+            "rewrite_hard_swish": False, "rewrite_gelu": False, "rewrite_transpose_conv": False}
 
 
 def int8_options(config: ModelConfig) -> dict:
@@ -176,7 +176,8 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
     q = Int8Quantizer(fp32, samples, bias_correction=options["bias_correction"],
                       activation_percentile=options["activation_percentile"], input_range=input_range,
                       range_margin=options["activation_range_margin"],
-                      rewrite_hard_swish=options["rewrite_hard_swish"])
+                      rewrite_hard_swish=options["rewrite_hard_swish"], rewrite_gelu=options["rewrite_gelu"],
+                      rewrite_transpose_conv=options["rewrite_transpose_conv"])
     try:
         # the ops writing the model output, kept float in every step when asked: rec's final
         # SOFTMAX at int16 tops out below the pipeline's 0.5 drop score (README, INT8)
@@ -219,6 +220,8 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
                        "input_range": list(input_range) if input_range is not None else "calibrated",
                        "minimum_rewritten_as_maximum": q.minimum_rewritten,
                        "hard_swish_rewritten_as_add_mul": q.hard_swish_rewritten,
+                       "gelu_rewritten_as_sigmoid": q.gelu_rewritten,
+                       "transpose_conv_rewritten_as_conv_shuffle": q.transpose_conv_rewritten,
                        "bias_correction": {"ops": len(q.biases),
                                            "samples": min(len(samples), options["bias_correction"])}},
             "calibration": calibration,

@@ -201,14 +201,21 @@ class Int8Quantizer:
     `self.model` is the fp32 model as given, with a signature and its MINIMUMs rewritten
     to MAXIMUM and MUL (integer_minimum.py; bit-identical in float), `self.minimum_rewritten`
     how many, and with `rewrite_hard_swish` its HARD_SWISHes to ADD+RELU6 and MUL
-    (integer_hard_swish.py; float rounding), `self.hard_swish_rewritten` how many;
+    (integer_hard_swish.py; float rounding), `self.hard_swish_rewritten` how many, and with
+    `rewrite_gelu` its Erf-form GELUs to x * sigmoid(1.702 x) (integer_gelu.py; within 0.021
+    of GELU), `self.gelu_rewritten` how many, and with `rewrite_transpose_conv` its
+    kernel == stride TRANSPOSE_CONVs to a 1x1 CONV_2D and a pixel shuffle
+    (integer_transpose_conv.py; exact), `self.transpose_conv_rewritten` how many;
     `self.biases` holds the corrected biases by op scope."""
 
     def __init__(self, fp32_model: bytes, samples: list[np.ndarray], threads: int | None = None,
                  bias_correction: int = 16, activation_percentile: float = 100.0,
                  input_range: tuple[float, float] | None = None, range_margin: float = 1.0,
-                 rewrite_hard_swish: bool = False):
+                 rewrite_hard_swish: bool = False, rewrite_gelu: bool = False,
+                 rewrite_transpose_conv: bool = False):
+        from .integer_gelu import without_erf_gelu
         from .integer_hard_swish import without_hard_swish
+        from .integer_transpose_conv import without_transpose_conv
         from .integer_minimum import without_minimum
         # MINIMUM has no int8/int16 policy in ai-edge-quantizer; its exact rewrite does
         self.model, self.minimum_rewritten = without_minimum(with_signature(fp32_model))
@@ -216,6 +223,15 @@ class Int8Quantizer:
         self.hard_swish_rewritten = 0
         if rewrite_hard_swish:
             self.model, self.hard_swish_rewritten = without_hard_swish(self.model)
+        # the decomposed GELU's DIV/RELU run outside XNNPACK and its ABS/EXP stay float; its
+        # sigmoid form runs inside at int8
+        self.gelu_rewritten = 0
+        if rewrite_gelu:
+            self.model, self.gelu_rewritten = without_erf_gelu(self.model)
+        # int8 TRANSPOSE_CONV is slow on the CPU; its exact 1x1-conv-and-shuffle form is not
+        self.transpose_conv_rewritten = 0
+        if rewrite_transpose_conv:
+            self.model, self.transpose_conv_rewritten = without_transpose_conv(self.model)
         self.input = input_name(self.model)
         self._tmp = Path(tempfile.mkdtemp(prefix="ppocr-int8-"))
         self.biases: dict[str, np.ndarray] = {}

@@ -1,6 +1,6 @@
 """Small edits of a float TFLite flatbuffer for the int8 stage's rewrites
-(integer_minimum.py, integer_hard_swish.py): new float tensors, new ops, the op list
-replaced in one go. Operates on subgraph 0, the only one PP-OCR models have."""
+(integer_minimum.py, integer_hard_swish.py, integer_gelu.py, integer_transpose_conv.py): new
+tensors, new ops, the op list replaced in one go. Operates on subgraph 0, the only one PP-OCR models have."""
 from __future__ import annotations
 
 import numpy as np
@@ -44,18 +44,28 @@ class FloatGraphEditor:
         self.obj.operatorCodes.append(code)
         return len(self.obj.operatorCodes) - 1
 
-    def add_tensor(self, name: str, like: int | None = None, values: np.ndarray | None = None) -> int:
+    def add_tensor(self, name: str, like: int | None = None, values: np.ndarray | None = None,
+                   shape: tuple[int, ...] | None = None) -> int:
         """A new float32 tensor: a constant holding `values`, or an activation shaped like
-        tensor `like`."""
+        tensor `like` or `shape`."""
+        return self._tensor(name, self.schema.TensorType.FLOAT32, np.float32, like, values, shape)
+
+    def add_int32(self, name: str, values: np.ndarray) -> int:
+        """A new int32 constant (shapes, permutations)."""
+        return self._tensor(name, self.schema.TensorType.INT32, np.int32, None, values, None)
+
+    def _tensor(self, name, tensor_type, dtype, like, values, shape) -> int:
         schema = self.schema
         buf = schema.BufferT()
         if values is not None:
-            buf.data = np.frombuffer(np.ascontiguousarray(values, np.float32).tobytes(), np.uint8)
+            buf.data = np.frombuffer(np.ascontiguousarray(values, dtype).tobytes(), np.uint8)
         self.obj.buffers.append(buf)
         t = schema.TensorT()
-        t.type, t.buffer, t.name = schema.TensorType.FLOAT32, len(self.obj.buffers) - 1, name
+        t.type, t.buffer, t.name = tensor_type, len(self.obj.buffers) - 1, name
         if values is not None:
             t.shape = np.array(np.shape(values), np.int32)
+        elif shape is not None:
+            t.shape = np.array(shape, np.int32)
         else:
             src = self.graph.tensors[like]
             t.shape = np.array(src.shape, np.int32)
