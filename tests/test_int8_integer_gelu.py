@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from passes.gelu_decompose import AS_A, AS_P
+from ppocr_convert.passes.gelu_decompose import AS_A, AS_P
 from ppocr_convert.chain import int8_stage
 from ppocr_convert.chain.integer_gelu import without_erf_gelu
 from ppocr_convert.chain.quantize import Int8Quantizer, build_recipe
