@@ -12,12 +12,11 @@ import pytest
 from ppocr_convert.passes.gelu_decompose import AS_A, AS_P
 from ppocr_convert.chain import int8_stage
 from ppocr_convert.chain.integer_gelu import without_erf_gelu
-from ppocr_convert.chain.quantize import Int8Quantizer, build_recipe
-from ppocr_convert.chain.sensitivity import graph_ops, nmse
+from ppocr_convert.chain.sensitivity import graph_ops
 from ppocr_convert.inspect_model import import_tensorflow
 from ppocr_convert.integer_check import integer_report
 from ppocr_convert.xnnpack_check import xnnpack_report
-from tiny_tflite import to_tflite
+from tiny_tflite import all_int8, mean_nmse, to_tflite
 
 pytestmark = pytest.mark.unit
 
@@ -103,11 +102,8 @@ def test_a_gelu_whose_inner_value_is_read_elsewhere_is_left_alone():
 
 
 def _int8(model: bytes, xs: list[np.ndarray], rewrite: bool) -> tuple[bytes, int]:
-    q = Int8Quantizer(model, xs, bias_correction=0, rewrite_gelu=rewrite)
-    try:
-        return q.quantize(build_recipe()), q.gelu_rewritten
-    finally:
-        q.close()
+    int8, q = all_int8(model, xs, rewrite_gelu=rewrite)
+    return int8, q.gelu_rewritten
 
 
 def test_the_rewrite_is_what_keeps_int8_integer_and_inside_xnnpack(gelu_model, tmp_path):
@@ -127,9 +123,7 @@ def test_the_rewrite_is_what_keeps_int8_integer_and_inside_xnnpack(gelu_model, t
     assert xnnpack_report(tmp_path / "int8.tflite").all_inside
     # and it reads about as well as the decomposed int8 GELU did, against the exact fp32 model
     test = _samples(4, seed=2)
-    ref = int8_stage.run_samples(gelu_model, test)
-    err_plain = np.mean([nmse(a, b) for a, b in zip(ref, int8_stage.run_samples(plain, test))])
-    err_rewritten = np.mean([nmse(a, b) for a, b in zip(ref, int8_stage.run_samples(int8, test))])
+    err_plain, err_rewritten = mean_nmse(gelu_model, plain, test), mean_nmse(gelu_model, int8, test)
     assert err_rewritten < max(2 * err_plain, 1e-3), (err_rewritten, err_plain)
 
 

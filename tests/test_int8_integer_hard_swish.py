@@ -9,12 +9,11 @@ import pytest
 
 from ppocr_convert.chain import int8_stage
 from ppocr_convert.chain.integer_hard_swish import without_hard_swish
-from ppocr_convert.chain.quantize import Int8Quantizer, build_recipe
-from ppocr_convert.chain.sensitivity import graph_ops, nmse
+from ppocr_convert.chain.sensitivity import graph_ops
 from ppocr_convert.inspect_model import import_tensorflow
 from ppocr_convert.integer_check import integer_report
 from ppocr_convert.xnnpack_check import xnnpack_report
-from tiny_tflite import conv_weights, to_tflite
+from tiny_tflite import all_int8, conv_weights, mean_nmse, to_tflite
 
 pytestmark = pytest.mark.unit
 
@@ -76,11 +75,8 @@ def test_a_model_without_hard_swish_comes_back_unchanged():
 
 
 def _int8(model: bytes, xs: list[np.ndarray], rewrite: bool) -> tuple[bytes, int]:
-    q = Int8Quantizer(model, xs, bias_correction=0, rewrite_hard_swish=rewrite)
-    try:
-        return q.quantize(build_recipe()), q.hard_swish_rewritten
-    finally:
-        q.close()
+    int8, q = all_int8(model, xs, rewrite_hard_swish=rewrite)
+    return int8, q.hard_swish_rewritten
 
 
 def test_the_rewrite_is_what_keeps_int8_inside_xnnpack(swish_model, tmp_path):
@@ -99,7 +95,5 @@ def test_the_rewrite_is_what_keeps_int8_inside_xnnpack(swish_model, tmp_path):
     assert integer_report(tmp_path / "int8.tflite").fully_integer
     # and it reads as well as the int8 HARD_SWISH did
     test = _samples(4, 3.0, seed=2)
-    ref = int8_stage.run_samples(swish_model, test)
-    err_plain = np.mean([nmse(a, b) for a, b in zip(ref, int8_stage.run_samples(plain, test))])
-    err_rewritten = np.mean([nmse(a, b) for a, b in zip(ref, int8_stage.run_samples(int8, test))])
+    err_plain, err_rewritten = mean_nmse(swish_model, plain, test), mean_nmse(swish_model, int8, test)
     assert err_rewritten < max(2 * err_plain, 1e-3), (err_rewritten, err_plain)

@@ -9,12 +9,11 @@ import pytest
 
 from ppocr_convert.chain import int8_stage
 from ppocr_convert.chain.integer_transpose_conv import without_transpose_conv
-from ppocr_convert.chain.quantize import Int8Quantizer, build_recipe
-from ppocr_convert.chain.sensitivity import graph_ops, nmse
+from ppocr_convert.chain.sensitivity import graph_ops
 from ppocr_convert.inspect_model import import_tensorflow
 from ppocr_convert.integer_check import integer_report
 from ppocr_convert.xnnpack_check import xnnpack_report
-from tiny_tflite import to_tflite
+from tiny_tflite import all_int8, mean_nmse, to_tflite
 
 pytestmark = pytest.mark.unit
 
@@ -91,11 +90,8 @@ def test_overlapping_or_padded_transposed_convolutions_are_left_alone(kernel, st
 
 
 def _int8(model: bytes, xs: list[np.ndarray], rewrite: bool) -> tuple[bytes, int]:
-    q = Int8Quantizer(model, xs, bias_correction=0, rewrite_transpose_conv=rewrite)
-    try:
-        return q.quantize(build_recipe()), q.transpose_conv_rewritten
-    finally:
-        q.close()
+    int8, q = all_int8(model, xs, rewrite_transpose_conv=rewrite)
+    return int8, q.transpose_conv_rewritten
 
 
 def test_the_rewritten_int8_model_is_integer_inside_xnnpack_and_reads_as_well(tmp_path):
@@ -110,9 +106,7 @@ def test_the_rewritten_int8_model_is_integer_inside_xnnpack_and_reads_as_well(tm
     assert integer_report(path).fully_integer
     assert xnnpack_report(path).all_inside
     test = _samples(4, seed=2)
-    ref = int8_stage.run_samples(model, test)
-    err_plain = np.mean([nmse(a, b) for a, b in zip(ref, int8_stage.run_samples(plain, test))])
-    err_rewritten = np.mean([nmse(a, b) for a, b in zip(ref, int8_stage.run_samples(int8, test))])
+    err_plain, err_rewritten = mean_nmse(model, plain, test), mean_nmse(model, int8, test)
     assert err_rewritten < max(2 * err_plain, 1e-3), (err_rewritten, err_plain)
 
 
