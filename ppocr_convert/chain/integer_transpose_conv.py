@@ -32,7 +32,7 @@ def without_transpose_conv(model: bytes) -> tuple[bytes, int]:
     schema = edit.schema
     new_ops, done = [], 0
     for o in edit.graph.operators:
-        found = _shape_of(edit, o)
+        found = _rewritable(edit, o)
         if found is None:
             new_ops.append(o)
             continue
@@ -67,7 +67,7 @@ def without_transpose_conv(model: bytes) -> tuple[bytes, int]:
     return edit.result(new_ops), done
 
 
-def _shape_of(edit: FloatGraphEditor, o):
+def _rewritable(edit: FloatGraphEditor, o):
     """(x, out, weights [O, k, k, I], bias or None, stride) when `o` is a float TRANSPOSE_CONV
     with kernel == stride, VALID padding, constant weights and output = stride x input."""
     schema = edit.schema
