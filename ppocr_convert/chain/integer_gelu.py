@@ -58,13 +58,9 @@ class _Evaluator:
 
     def __init__(self, edit: FloatGraphEditor):
         self.edit, self.schema = edit, edit.schema
-        self.names = {v: k for k, v in vars(edit.schema.BuiltinOperator).items() if not k.startswith("_")}
         act = edit.schema.ActivationFunctionType
         self.activations = {act.NONE: lambda v: v, act.RELU: lambda v: np.maximum(v, 0),
                             act.RELU6: lambda v: np.clip(v, 0, 6), act.RELU_N1_TO_1: lambda v: np.clip(v, -1, 1)}
-
-    def op_name(self, o) -> str:
-        return self.names.get(self.edit.builtin(o), "")
 
     def _scalar(self, i: int) -> float | None:
         c = self.edit.constant(i)
@@ -72,7 +68,7 @@ class _Evaluator:
 
     def evaluate(self, o, values: dict[int, np.ndarray]) -> np.ndarray | None:
         """The op's output on the grid, or None when it reads anything but `values` and scalars."""
-        name, ins = self.op_name(o), [int(i) for i in o.inputs]
+        name, ins = self.edit.op_name(o), [int(i) for i in o.inputs]
         if len(o.outputs) != 1 or not self.edit.is_float(int(o.outputs[0])):
             return None
         args: list[np.ndarray] = []
@@ -97,7 +93,7 @@ class _Evaluator:
         return np.asarray(out, np.float32)
 
 
-def _exp_root(edit: FloatGraphEditor, ev: _Evaluator, producer: dict[int, int], exp_op) -> int | None:
+def _exp_root(edit: FloatGraphEditor, producer: dict[int, int], exp_op) -> int | None:
     """The one activation an EXP's argument is computed from through elementwise ops with
     scalar constants (GELU's x, via -x^2/2), or None."""
     roots, stack, seen = set(), [int(exp_op.inputs[0])], set()
@@ -108,7 +104,7 @@ def _exp_root(edit: FloatGraphEditor, ev: _Evaluator, producer: dict[int, int], 
         seen.add(t)
         p = producer.get(t)
         op = edit.graph.operators[p] if p is not None else None
-        if op is None or (ev.op_name(op) not in _UNARY and ev.op_name(op) not in _BINARY):
+        if op is None or (edit.op_name(op) not in _UNARY and edit.op_name(op) not in _BINARY):
             roots.add(t)
             continue
         for i in map(int, op.inputs):
@@ -165,7 +161,7 @@ def without_erf_gelu(model: bytes) -> tuple[bytes, int]:
     replaced: dict[int, list] = {}   # op index of each GELU's last op -> the ops replacing it
     dropped: set[int] = set()
     for o in ops:
-        if ev.op_name(o) != "EXP" or (x := _exp_root(edit, ev, producer, o)) is None:
+        if edit.op_name(o) != "EXP" or (x := _exp_root(edit, producer, o)) is None:
             continue
         found = _match(edit, ev, producer, readers, graph_outputs, x)
         if found is None or set(found[0]) & dropped:

@@ -7,8 +7,8 @@ import numpy as np
 
 
 class FloatGraphEditor:
-    """`model` unpacked for editing: walk `graph.operators` (`builtin`, `constant`,
-    `is_float`, `name` describe them), create float tensors and ops with `add_tensor`,
+    """`model` unpacked for editing: walk `graph.operators` (`builtin`, `op_name`,
+    `constant`, `is_float`, `name` describe them), create float tensors and ops with `add_tensor`,
     `add_op`, `mul`, `add`, and `result(new_ops)` packs the model with `new_ops` as the
     operator list."""
 
@@ -22,6 +22,11 @@ class FloatGraphEditor:
     def builtin(self, op) -> int:
         code = self.obj.operatorCodes[op.opcodeIndex]
         return max(code.builtinCode, code.deprecatedBuiltinCode)
+
+    def op_name(self, op) -> str:
+        """The op's builtin name, e.g. "CONV_2D" (as sensitivity.py and bias_correction.py
+        name ops)."""
+        return str(self._fbu.opcode_to_name(self.obj, op.opcodeIndex))
 
     def constant(self, i: int) -> np.ndarray | None:
         """Tensor `i`'s values when it is a constant, else None."""
