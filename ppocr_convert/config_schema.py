@@ -224,6 +224,8 @@ class Int8Options(Table):
     rewrite_gelu: bool | None = None
     # kernel == stride TRANSPOSE_CONV as a 1x1 CONV_2D and a pixel shuffle (chain/integer_transpose_conv.py)
     rewrite_transpose_conv: bool | None = None
+    # depthwise kernels above 5x5 as summed pieces of at most 5x5 (chain/integer_large_depthwise.py)
+    rewrite_large_depthwise: bool | None = None
 
 
 # ---- whole files --------------------------------------------------------------------------

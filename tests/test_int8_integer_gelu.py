@@ -103,7 +103,7 @@ def test_a_gelu_whose_inner_value_is_read_elsewhere_is_left_alone():
 
 def _int8(model: bytes, xs: list[np.ndarray], rewrite: bool) -> tuple[bytes, int]:
     int8, q = all_int8(model, xs, rewrite_gelu=rewrite)
-    return int8, q.gelu_rewritten
+    return int8, q.rewritten["gelu"]
 
 
 def test_the_rewrite_is_what_keeps_int8_integer_and_inside_xnnpack(gelu_model, tmp_path):

@@ -76,7 +76,7 @@ def test_a_model_without_hard_swish_comes_back_unchanged():
 
 def _int8(model: bytes, xs: list[np.ndarray], rewrite: bool) -> tuple[bytes, int]:
     int8, q = all_int8(model, xs, rewrite_hard_swish=rewrite)
-    return int8, q.hard_swish_rewritten
+    return int8, q.rewritten["hard_swish"]
 
 
 def test_the_rewrite_is_what_keeps_int8_inside_xnnpack(swish_model, tmp_path):

@@ -91,7 +91,7 @@ def test_overlapping_or_padded_transposed_convolutions_are_left_alone(kernel, st
 
 def _int8(model: bytes, xs: list[np.ndarray], rewrite: bool) -> tuple[bytes, int]:
     int8, q = all_int8(model, xs, rewrite_transpose_conv=rewrite)
-    return int8, q.transpose_conv_rewritten
+    return int8, q.rewritten["transpose_conv"]
 
 
 def test_the_rewritten_int8_model_is_integer_inside_xnnpack_and_reads_as_well(tmp_path):

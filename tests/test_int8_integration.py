@@ -56,9 +56,10 @@ def test_int8_manifest_records_calibration_recipe_gate_and_integer_verdict(int8_
     assert entry["scheme"]["minimum_rewritten_as_maximum"] >= 0
     assert "MINIMUM" not in entry["integer"]["float_ops"]
     assert entry["scheme"]["hard_swish_rewritten_as_add_mul"] == 0   # `[int8] rewrite_hard_swish` is off
-    # the classifier holds no GELU and no transposed convolution: nothing for those rewrites
+    # the classifier holds no GELU, no transposed and no 7x7 depthwise convolution: nothing for those rewrites
     scheme = entry["scheme"]
-    assert scheme["gelu_rewritten_as_sigmoid"] == scheme["transpose_conv_rewritten_as_conv_shuffle"] == 0
+    assert (scheme["gelu_rewritten_as_sigmoid"] == scheme["transpose_conv_rewritten_as_conv_shuffle"]
+            == scheme["large_depthwise_split_into_5x5"] == 0)
     # the CPU path, as the interpreter builds it (xnnpack_check.py)
     assert entry["xnnpack"]["partitions"] >= 1 and entry["xnnpack"]["ops"] > 0
     assert "tflite-int8" in int8_cls.manifests["tflite-int8"]["code"]

@@ -33,12 +33,13 @@ from ..config import ModelConfig
 from ..parity.metrics import edit_distance
 from . import calibration as cal
 from . import sensitivity as sens
-from .quantize import Int8Quantizer, build_recipe, kept_ops
+from .quantize import Int8Quantizer, build_recipe, kept_ops, optional_rewrites
 
 DEFAULTS = {"keep": "float", "max_accuracy_drop": 0.01, "max_cer_rise": 0.005, "max_blocks": 64,
             "sensitivity_samples": 4, "bias_correction": 16, "activation_bits": 8,
             "float_outputs": False, "activation_percentile": 100.0, "activation_range_margin": 1.0,
-            "rewrite_hard_swish": False, "rewrite_gelu": False, "rewrite_transpose_conv": False}
+            "rewrite_hard_swish": False, "rewrite_gelu": False, "rewrite_transpose_conv": False,
+            "rewrite_large_depthwise": False}
 
 
 def int8_options(config: ModelConfig) -> dict:
@@ -176,8 +177,7 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
     q = Int8Quantizer(fp32, samples, bias_correction=options["bias_correction"],
                       activation_percentile=options["activation_percentile"], input_range=input_range,
                       range_margin=options["activation_range_margin"],
-                      rewrite_hard_swish=options["rewrite_hard_swish"], rewrite_gelu=options["rewrite_gelu"],
-                      rewrite_transpose_conv=options["rewrite_transpose_conv"])
+                      **{f"rewrite_{name}": options[f"rewrite_{name}"] for name, _ in optional_rewrites()})
     try:
         # the ops writing the model output, kept float in every step when asked: rec's final
         # SOFTMAX at int16 tops out below the pipeline's 0.5 drop score (README, INT8)
@@ -219,9 +219,10 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
                        "activation_range_margin": options["activation_range_margin"],
                        "input_range": list(input_range) if input_range is not None else "calibrated",
                        "minimum_rewritten_as_maximum": q.minimum_rewritten,
-                       "hard_swish_rewritten_as_add_mul": q.hard_swish_rewritten,
-                       "gelu_rewritten_as_sigmoid": q.gelu_rewritten,
-                       "transpose_conv_rewritten_as_conv_shuffle": q.transpose_conv_rewritten,
+                       "hard_swish_rewritten_as_add_mul": q.rewritten["hard_swish"],
+                       "gelu_rewritten_as_sigmoid": q.rewritten["gelu"],
+                       "transpose_conv_rewritten_as_conv_shuffle": q.rewritten["transpose_conv"],
+                       "large_depthwise_split_into_5x5": q.rewritten["large_depthwise"],
                        "bias_correction": {"ops": len(q.biases),
                                            "samples": min(len(samples), options["bias_correction"])}},
             "calibration": calibration,

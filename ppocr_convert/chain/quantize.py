@@ -23,7 +23,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -188,6 +188,26 @@ def calibrated_ranges(model_path: Path, input_tensor: str, samples: list[np.ndar
             for name, entry in qsvs.items()}
 
 
+def optional_rewrites() -> list[tuple[str, Callable[[bytes], tuple[bytes, int]]]]:
+    """(name, rewrite) of the int8 stage's optional graph rewrites, in the order they run
+    (`[int8] rewrite_<name>`); each returns (model, ops rewritten). All act on the int8
+    stage's copy of the fp32 model only, each for an op LiteRT 2.3 runs badly at int8:
+    hard_swish: HARD_SWISH runs outside XNNPACK; its ADD+RELU6 and MUL form runs inside
+      (integer_hard_swish.py; float rounding);
+    gelu: the decomposed Erf GELU's DIV/RELU run outside XNNPACK and its ABS/EXP stay
+      float; x * sigmoid(1.702 x) runs inside (integer_gelu.py; within 0.021 of GELU);
+    transpose_conv: int8 TRANSPOSE_CONV is slow; kernel == stride ones become a 1x1
+      CONV_2D and a pixel shuffle (integer_transpose_conv.py; exact);
+    large_depthwise: depthwise kernels above 5x5 are slow; they become pieces of at most
+      5x5 summed (integer_large_depthwise.py; exact)."""
+    from .integer_gelu import without_erf_gelu
+    from .integer_hard_swish import without_hard_swish
+    from .integer_large_depthwise import without_large_depthwise
+    from .integer_transpose_conv import without_transpose_conv
+    return [("hard_swish", without_hard_swish), ("gelu", without_erf_gelu),
+            ("transpose_conv", without_transpose_conv), ("large_depthwise", without_large_depthwise)]
+
+
 class Int8Quantizer:
     """One fp32 model: bias correction and calibration once (min/max of every tensor over
     the calibration samples), then quantize with any recipe (milliseconds each).
@@ -200,38 +220,25 @@ class Int8Quantizer:
     other activation range widened by this factor. All three live in activation_ranges.py.
     `self.model` is the fp32 model as given, with a signature and its MINIMUMs rewritten
     to MAXIMUM and MUL (integer_minimum.py; bit-identical in float), `self.minimum_rewritten`
-    how many, and with `rewrite_hard_swish` its HARD_SWISHes to ADD+RELU6 and MUL
-    (integer_hard_swish.py; float rounding), `self.hard_swish_rewritten` how many, and with
-    `rewrite_gelu` its Erf-form GELUs to x * sigmoid(1.702 x) (integer_gelu.py; within 0.021
-    of GELU), `self.gelu_rewritten` how many, and with `rewrite_transpose_conv` its
-    kernel == stride TRANSPOSE_CONVs to a 1x1 CONV_2D and a pixel shuffle
-    (integer_transpose_conv.py; exact), `self.transpose_conv_rewritten` how many;
+    how many, then the optional rewrites switched on (`rewrite_<name>`, OPTIONAL_REWRITES),
+    `self.rewritten[name]` how many ops each rewrote (0 when off);
     `self.biases` holds the corrected biases by op scope."""
 
     def __init__(self, fp32_model: bytes, samples: list[np.ndarray], threads: int | None = None,
                  bias_correction: int = 16, activation_percentile: float = 100.0,
                  input_range: tuple[float, float] | None = None, range_margin: float = 1.0,
                  rewrite_hard_swish: bool = False, rewrite_gelu: bool = False,
-                 rewrite_transpose_conv: bool = False):
-        from .integer_gelu import without_erf_gelu
-        from .integer_hard_swish import without_hard_swish
-        from .integer_transpose_conv import without_transpose_conv
+                 rewrite_transpose_conv: bool = False, rewrite_large_depthwise: bool = False):
         from .integer_minimum import without_minimum
         # MINIMUM has no int8/int16 policy in ai-edge-quantizer; its exact rewrite does
         self.model, self.minimum_rewritten = without_minimum(with_signature(fp32_model))
-        # int8 HARD_SWISH runs outside XNNPACK (and has no int16 policy); its rewrite runs inside
-        self.hard_swish_rewritten = 0
-        if rewrite_hard_swish:
-            self.model, self.hard_swish_rewritten = without_hard_swish(self.model)
-        # the decomposed GELU's DIV/RELU run outside XNNPACK and its ABS/EXP stay float; its
-        # sigmoid form runs inside at int8
-        self.gelu_rewritten = 0
-        if rewrite_gelu:
-            self.model, self.gelu_rewritten = without_erf_gelu(self.model)
-        # int8 TRANSPOSE_CONV is slow on the CPU; its exact 1x1-conv-and-shuffle form is not
-        self.transpose_conv_rewritten = 0
-        if rewrite_transpose_conv:
-            self.model, self.transpose_conv_rewritten = without_transpose_conv(self.model)
+        switches = {"hard_swish": rewrite_hard_swish, "gelu": rewrite_gelu,
+                    "transpose_conv": rewrite_transpose_conv, "large_depthwise": rewrite_large_depthwise}
+        self.rewritten: dict[str, int] = {}
+        for name, rewrite in optional_rewrites():
+            self.rewritten[name] = 0
+            if switches[name]:
+                self.model, self.rewritten[name] = rewrite(self.model)
         self.input = input_name(self.model)
         self._tmp = Path(tempfile.mkdtemp(prefix="ppocr-int8-"))
         self.biases: dict[str, np.ndarray] = {}
