@@ -55,7 +55,9 @@ def test_int8_manifest_records_calibration_recipe_gate_and_integer_verdict(int8_
     # MINIMUM has no ai-edge-quantizer policy; the stage rewrites every one (integer_minimum.py)
     assert entry["scheme"]["minimum_rewritten_as_maximum"] >= 0
     assert "MINIMUM" not in entry["integer"]["float_ops"]
-    assert entry["scheme"]["hard_swish_rewritten_as_add_mul"] == 0   # `[int8] rewrite_hard_swish` is off
+    # `[int8] rewrite_hard_swish` (configs/defaults/cls.toml): every HARD_SWISH inside XNNPACK
+    assert entry["scheme"]["hard_swish_rewritten_as_add_mul"] > 0
+    assert "HARD_SWISH" not in entry["xnnpack"]["outside"]
     # the classifier holds no GELU, no transposed and no 7x7 depthwise convolution: nothing for those rewrites
     scheme = entry["scheme"]
     assert (scheme["gelu_rewritten_as_sigmoid"] == scheme["transpose_conv_rewritten_as_conv_shuffle"]
