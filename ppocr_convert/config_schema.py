@@ -226,6 +226,8 @@ class Int8Options(Table):
     rewrite_transpose_conv: bool | None = None
     # depthwise kernels above 5x5 as summed pieces of at most 5x5 (chain/integer_large_depthwise.py)
     rewrite_large_depthwise: bool | None = None
+    # RELU(MINIMUM(x, c)) as MUL with a fused RELU6 and MUL (chain/integer_clip.py): inside XNNPACK at int8
+    rewrite_clip: bool | None = None
 
 
 # ---- whole files --------------------------------------------------------------------------

@@ -71,7 +71,7 @@ def test_the_rewrite_is_what_makes_int8_fully_integer(gate_model, tmp_path):
 
     q = Int8Quantizer(gate_model, xs, bias_correction=0)
     try:
-        assert q.minimum_rewritten == 1
+        assert q.rewritten["minimum"] == 1
         int8 = q.quantize(build_recipe())
     finally:
         q.close()

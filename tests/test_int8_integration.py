@@ -52,12 +52,13 @@ def test_int8_manifest_records_calibration_recipe_gate_and_integer_verdict(int8_
     from ppocr_convert.chain import calibration as cal
     assert entry["gate"]["crops"] == 2 * len(cal.gate_lines(cal.pages(session_cache, cal.GATE_SEED)))
     assert entry["integer"]["fully_integer"] == (entry["integer"]["float_ops"] == {})
-    # MINIMUM has no ai-edge-quantizer policy; the stage rewrites every one (integer_minimum.py)
-    assert entry["scheme"]["minimum_rewritten_as_maximum"] >= 0
+    # MINIMUM has no ai-edge-quantizer policy; the stage rewrites every one (integer_clip.py here)
     assert "MINIMUM" not in entry["integer"]["float_ops"]
-    # `[int8] rewrite_hard_swish` (configs/defaults/cls.toml): every HARD_SWISH inside XNNPACK
-    assert entry["scheme"]["hard_swish_rewritten_as_add_mul"] > 0
-    assert "HARD_SWISH" not in entry["xnnpack"]["outside"]
+    # `[int8] rewrite_hard_swish` and `rewrite_clip` (configs/defaults/cls.toml): every
+    # HARD_SWISH and squeeze-excite gate inside XNNPACK, the gates' MINIMUMs taken by the clip
+    assert entry["scheme"]["hard_swish_rewritten_as_add_mul"] > 0 and entry["scheme"]["clip_rewritten_as_mul_relu6"] > 0
+    assert entry["scheme"]["minimum_rewritten_as_maximum"] == 0
+    assert set(entry["xnnpack"]["outside"]) <= {"SOFTMAX"}
     # the classifier holds no GELU, no transposed and no 7x7 depthwise convolution: nothing for those rewrites
     scheme = entry["scheme"]
     assert (scheme["gelu_rewritten_as_sigmoid"] == scheme["transpose_conv_rewritten_as_conv_shuffle"]

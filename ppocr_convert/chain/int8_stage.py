@@ -33,13 +33,13 @@ from ..config import ModelConfig
 from ..parity.metrics import edit_distance
 from . import calibration as cal
 from . import sensitivity as sens
-from .quantize import Int8Quantizer, build_recipe, kept_ops, optional_rewrites
+from .quantize import Int8Quantizer, build_recipe, kept_ops, OPTIONAL_REWRITES
 
 DEFAULTS = {"keep": "float", "max_accuracy_drop": 0.01, "max_cer_rise": 0.005, "max_blocks": 64,
             "sensitivity_samples": 4, "bias_correction": 16, "activation_bits": 8,
             "float_outputs": False, "activation_percentile": 100.0, "activation_range_margin": 1.0,
             "rewrite_hard_swish": False, "rewrite_gelu": False, "rewrite_transpose_conv": False,
-            "rewrite_large_depthwise": False}
+            "rewrite_large_depthwise": False, "rewrite_clip": False}
 
 
 def int8_options(config: ModelConfig) -> dict:
@@ -177,7 +177,7 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
     q = Int8Quantizer(fp32, samples, bias_correction=options["bias_correction"],
                       activation_percentile=options["activation_percentile"], input_range=input_range,
                       range_margin=options["activation_range_margin"],
-                      **{f"rewrite_{name}": options[f"rewrite_{name}"] for name, _ in optional_rewrites()})
+                      **{f"rewrite_{name}": options[f"rewrite_{name}"] for name in OPTIONAL_REWRITES})
     try:
         # the ops writing the model output, kept float in every step when asked: rec's final
         # SOFTMAX at int16 tops out below the pipeline's 0.5 drop score (README, INT8)
@@ -218,7 +218,8 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
                        else f"central {options['activation_percentile']} % of the fp32 values",
                        "activation_range_margin": options["activation_range_margin"],
                        "input_range": list(input_range) if input_range is not None else "calibrated",
-                       "minimum_rewritten_as_maximum": q.minimum_rewritten,
+                       "minimum_rewritten_as_maximum": q.rewritten["minimum"],
+                       "clip_rewritten_as_mul_relu6": q.rewritten["clip"],
                        "hard_swish_rewritten_as_add_mul": q.rewritten["hard_swish"],
                        "gelu_rewritten_as_sigmoid": q.rewritten["gelu"],
                        "transpose_conv_rewritten_as_conv_shuffle": q.rewritten["transpose_conv"],

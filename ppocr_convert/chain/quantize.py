@@ -188,10 +188,18 @@ def calibrated_ranges(model_path: Path, input_tensor: str, samples: list[np.ndar
             for name, entry in qsvs.items()}
 
 
-def optional_rewrites() -> list[tuple[str, Callable[[bytes], tuple[bytes, int]]]]:
-    """(name, rewrite) of the int8 stage's optional graph rewrites, in the order they run
-    (`[int8] rewrite_<name>`); each returns (model, ops rewritten). All act on the int8
-    stage's copy of the fp32 model only, each for an op LiteRT 2.3 runs badly at int8:
+OPTIONAL_REWRITES = ("clip", "hard_swish", "gelu", "transpose_conv", "large_depthwise")
+
+
+def graph_rewrites() -> list[tuple[str, Callable[[bytes], tuple[bytes, int]]]]:
+    """(name, rewrite) of the int8 stage's graph rewrites, in the order they run; each
+    returns (model, ops rewritten). `minimum` always runs, the others (OPTIONAL_REWRITES)
+    when `[int8] rewrite_<name>` says so. All act on the int8 stage's copy of the fp32
+    model only, each for an op ai-edge-quantizer or LiteRT 2.3 handles badly at int8:
+    clip: RELU(MINIMUM(x, c)) leaves XNNPACK twice; MUL with a fused RELU6 and a MUL run
+      inside (integer_clip.py; float rounding; before `minimum`, which would take the MINIMUM);
+    minimum: MINIMUM has no int8/int16 quantizer policy; -MAXIMUM(-x, -c) has
+      (integer_minimum.py; bit-identical);
     hard_swish: HARD_SWISH runs outside XNNPACK; its ADD+RELU6 and MUL form runs inside
       (integer_hard_swish.py; float rounding);
     gelu: the decomposed Erf GELU's DIV/RELU run outside XNNPACK and its ABS/EXP stay
@@ -200,12 +208,15 @@ def optional_rewrites() -> list[tuple[str, Callable[[bytes], tuple[bytes, int]]]
       CONV_2D and a pixel shuffle (integer_transpose_conv.py; exact);
     large_depthwise: depthwise kernels above 5x5 are slow; they become pieces of at most
       5x5 summed (integer_large_depthwise.py; exact)."""
+    from .integer_clip import without_clip
     from .integer_gelu import without_erf_gelu
     from .integer_hard_swish import without_hard_swish
     from .integer_large_depthwise import without_large_depthwise
+    from .integer_minimum import without_minimum
     from .integer_transpose_conv import without_transpose_conv
-    return [("hard_swish", without_hard_swish), ("gelu", without_erf_gelu),
-            ("transpose_conv", without_transpose_conv), ("large_depthwise", without_large_depthwise)]
+    return [("clip", without_clip), ("minimum", without_minimum), ("hard_swish", without_hard_swish),
+            ("gelu", without_erf_gelu), ("transpose_conv", without_transpose_conv),
+            ("large_depthwise", without_large_depthwise)]
 
 
 class Int8Quantizer:
@@ -218,24 +229,22 @@ class Int8Quantizer:
     `input_range`: the values the model input can take (calibration.input_range); the
     input's quantization range becomes it, with what calibration saw. `range_margin`: every
     other activation range widened by this factor. All three live in activation_ranges.py.
-    `self.model` is the fp32 model as given, with a signature and its MINIMUMs rewritten
-    to MAXIMUM and MUL (integer_minimum.py; bit-identical in float), `self.minimum_rewritten`
-    how many, then the optional rewrites switched on (`rewrite_<name>`, OPTIONAL_REWRITES),
-    `self.rewritten[name]` how many ops each rewrote (0 when off);
+    `self.model` is the fp32 model as given, with a signature and graph_rewrites() applied
+    (MINIMUM's always, each optional one when its `rewrite_<name>` is true);
+    `self.rewritten[name]` says how many ops each rewrote (0 when off);
     `self.biases` holds the corrected biases by op scope."""
 
     def __init__(self, fp32_model: bytes, samples: list[np.ndarray], threads: int | None = None,
                  bias_correction: int = 16, activation_percentile: float = 100.0,
                  input_range: tuple[float, float] | None = None, range_margin: float = 1.0,
                  rewrite_hard_swish: bool = False, rewrite_gelu: bool = False,
-                 rewrite_transpose_conv: bool = False, rewrite_large_depthwise: bool = False):
-        from .integer_minimum import without_minimum
-        # MINIMUM has no int8/int16 policy in ai-edge-quantizer; its exact rewrite does
-        self.model, self.minimum_rewritten = without_minimum(with_signature(fp32_model))
-        switches = {"hard_swish": rewrite_hard_swish, "gelu": rewrite_gelu,
+                 rewrite_transpose_conv: bool = False, rewrite_large_depthwise: bool = False,
+                 rewrite_clip: bool = False):
+        switches = {"clip": rewrite_clip, "minimum": True, "hard_swish": rewrite_hard_swish, "gelu": rewrite_gelu,
                     "transpose_conv": rewrite_transpose_conv, "large_depthwise": rewrite_large_depthwise}
+        self.model = with_signature(fp32_model)
         self.rewritten: dict[str, int] = {}
-        for name, rewrite in optional_rewrites():
+        for name, rewrite in graph_rewrites():
             self.rewritten[name] = 0
             if switches[name]:
                 self.model, self.rewritten[name] = rewrite(self.model)
