@@ -9,10 +9,9 @@ import pytest
 
 from ppocr_convert.chain import int8_stage
 from ppocr_convert.chain.integer_clip import without_clip
-from ppocr_convert.chain.sensitivity import graph_ops
 from ppocr_convert.inspect_model import import_tensorflow
 from ppocr_convert.xnnpack_check import xnnpack_report
-from tiny_tflite import all_int8, conv_weights, mean_nmse, to_tflite
+from tiny_tflite import all_int8, assert_computes_the_same, conv_weights, mean_nmse, normal_samples, op_names, to_tflite
 
 pytestmark = pytest.mark.unit
 
@@ -30,26 +29,20 @@ def _gate(bound: float = 1.0):
     return to_tflite(fn, SHAPE)
 
 
-def _ops(model: bytes) -> list[str]:
-    return [o.op for o in graph_ops(model)]
-
-
 def _samples(n: int, seed: int = 1) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return [(4.0 * rng.standard_normal(SHAPE)).astype(np.float32) for _ in range(n)]
+    return normal_samples(SHAPE, n, 4.0, seed)
 
 
 @pytest.mark.parametrize("bound", [1.0, 2.0, 0.25])   # 6: TensorFlow fuses it into a RELU6
 def test_rewrite_computes_the_clip_in_float(bound):
     model = _gate(bound)
-    assert {"MINIMUM", "RELU"} <= set(_ops(model))
+    assert {"MINIMUM", "RELU"} <= set(op_names(model))
     rewritten, n = without_clip(model)
     assert n == 1
-    ops = _ops(rewritten)
+    ops = op_names(rewritten)
     assert "MINIMUM" not in ops and "RELU" not in ops
     xs = _samples(4)   # scale 4: gate inputs below 0, inside and above the bound
-    for a, b in zip(int8_stage.run_samples(model, xs), int8_stage.run_samples(rewritten, xs)):
-        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * float(np.abs(a).max()))
+    assert_computes_the_same(model, rewritten, xs)
 
 
 def test_a_wrong_bound_would_be_caught():
@@ -73,7 +66,7 @@ def test_clips_that_are_not_relu_of_minimum_of_a_positive_constant_are_left_alon
     }
     for name, fn in others.items():
         model = to_tflite(fn, SHAPE)
-        assert "MINIMUM" in _ops(model), name
+        assert "MINIMUM" in op_names(model), name
         assert without_clip(model) == (model, 0), name
 
 

@@ -12,11 +12,10 @@ import pytest
 from ppocr_convert.passes.gelu_decompose import AS_A, AS_P
 from ppocr_convert.chain import int8_stage
 from ppocr_convert.chain.integer_gelu import without_erf_gelu
-from ppocr_convert.chain.sensitivity import graph_ops
 from ppocr_convert.inspect_model import import_tensorflow
 from ppocr_convert.integer_check import integer_report
 from ppocr_convert.xnnpack_check import xnnpack_report
-from tiny_tflite import all_int8, mean_nmse, to_tflite
+from tiny_tflite import all_int8, mean_nmse, normal_samples, op_names, to_tflite
 
 pytestmark = pytest.mark.unit
 
@@ -51,13 +50,8 @@ def gelu_model() -> bytes:
     return _model(decomposed_gelu)
 
 
-def _ops(model: bytes) -> list[str]:
-    return [o.op for o in graph_ops(model)]
-
-
 def _samples(n: int, scale: float = 3.0, seed: int = 1) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return [(scale * rng.standard_normal(SHAPE)).astype(np.float32) for _ in range(n)]
+    return normal_samples(SHAPE, n, scale, seed)
 
 
 def _sigmoid_gelu(tf, y, scale: float = 0.5):
@@ -68,11 +62,11 @@ def _sigmoid_gelu(tf, y, scale: float = 0.5):
 def test_rewrite_computes_the_sigmoid_gelu_in_float(scale):
     """GELU (RELU head) and 2*GELU (x + |x| head, what is left once onnxsim folded the 0.5)."""
     model = _model(lambda tf, y: decomposed_gelu(tf, y, scale))
-    assert "EXP" in _ops(model)
+    assert "EXP" in op_names(model)
     rewritten, n = without_erf_gelu(model)
     assert n == 1
     extra = [] if scale == 0.5 else ["MUL"]
-    assert _ops(rewritten) == ["CONV_2D", "MUL", "LOGISTIC", "MUL", *extra, "CONV_2D"]
+    assert op_names(rewritten) == ["CONV_2D", "MUL", "LOGISTIC", "MUL", *extra, "CONV_2D"]
     xs = _samples(4)
     want = int8_stage.run_samples(_model(lambda tf, y: _sigmoid_gelu(tf, y, scale)), xs)
     for a, b in zip(want, int8_stage.run_samples(rewritten, xs)):
@@ -89,7 +83,7 @@ def test_rewrite_computes_the_sigmoid_gelu_in_float(scale):
 ])
 def test_what_does_not_compute_gelu_is_left_alone(not_gelu):
     model = _model(not_gelu)
-    assert "EXP" in _ops(model)
+    assert "EXP" in op_names(model)
     assert without_erf_gelu(model) == (model, 0)
 
 
@@ -97,7 +91,7 @@ def test_a_gelu_whose_inner_value_is_read_elsewhere_is_left_alone():
     """The converter shares one ABS between the GELU and a second |x|: replacing the GELU's
     ops would orphan that reader."""
     model = _model(lambda tf, y: decomposed_gelu(tf, y) + tf.abs(y) * 0.25)
-    assert _ops(model).count("ABS") == 1
+    assert op_names(model).count("ABS") == 1
     assert without_erf_gelu(model) == (model, 0)
 
 

@@ -9,11 +9,10 @@ import pytest
 
 from ppocr_convert.chain import int8_stage
 from ppocr_convert.chain.integer_hard_swish import without_hard_swish
-from ppocr_convert.chain.sensitivity import graph_ops
 from ppocr_convert.inspect_model import import_tensorflow
 from ppocr_convert.integer_check import integer_report
 from ppocr_convert.xnnpack_check import xnnpack_report
-from tiny_tflite import all_int8, conv_weights, mean_nmse, to_tflite
+from tiny_tflite import all_int8, conv_weights, mean_nmse, normal_samples, op_names, to_tflite
 
 pytestmark = pytest.mark.unit
 
@@ -33,13 +32,8 @@ def swish_model() -> bytes:
     return to_tflite(fn, SHAPE)
 
 
-def _ops(model: bytes) -> list[str]:
-    return [o.op for o in graph_ops(model)]
-
-
 def _samples(n: int, scale: float = 4.0, seed: int = 1) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return [(scale * rng.standard_normal(SHAPE)).astype(np.float32) for _ in range(n)]
+    return normal_samples(SHAPE, n, scale, seed)
 
 
 def _xnnpack(model: bytes, path):
@@ -48,10 +42,10 @@ def _xnnpack(model: bytes, path):
 
 
 def test_rewrite_computes_hard_swish_in_float(swish_model):
-    assert "HARD_SWISH" in _ops(swish_model)
+    assert "HARD_SWISH" in op_names(swish_model)
     rewritten, n = without_hard_swish(swish_model)
     assert n == 1
-    assert _ops(rewritten) == ["CONV_2D", "ADD", "MUL", "MUL", "CONV_2D"]
+    assert op_names(rewritten) == ["CONV_2D", "ADD", "MUL", "MUL", "CONV_2D"]
     xs = _samples(4)   # scale 4: inputs below -3, inside (-3, 3) and above 3, all three pieces run
     for a, b in zip(int8_stage.run_samples(swish_model, xs), int8_stage.run_samples(rewritten, xs)):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * float(np.abs(a).max()))
@@ -84,13 +78,13 @@ def test_the_rewrite_is_what_keeps_int8_inside_xnnpack(swish_model, tmp_path):
     # counter-case: the stage without the rewrite (the `[int8]` default): fully integer, but
     # XNNPACK leaves the int8 HARD_SWISH out, splitting the graph in two
     plain, n = _int8(swish_model, xs, rewrite=False)
-    assert n == 0 and "HARD_SWISH" in _ops(plain)
+    assert n == 0 and "HARD_SWISH" in op_names(plain)
     report = _xnnpack(plain, tmp_path / "plain.tflite")   # QUANTIZE, CONV_2D | HARD_SWISH | CONV_2D, DEQUANTIZE
     assert (report.partitions, report.outside) == (2, {"HARD_SWISH": 1})
 
     int8, n = _int8(swish_model, xs, rewrite=True)
     assert n == 1
-    assert "HARD_SWISH" not in _ops(int8)
+    assert "HARD_SWISH" not in op_names(int8)
     assert _xnnpack(int8, tmp_path / "int8.tflite").all_inside
     assert integer_report(tmp_path / "int8.tflite").fully_integer
     # and it reads as well as the int8 HARD_SWISH did

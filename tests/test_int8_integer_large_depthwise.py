@@ -9,12 +9,11 @@ import pytest
 
 from ppocr_convert.chain import int8_stage
 from ppocr_convert.chain.integer_large_depthwise import _chunks, without_large_depthwise
-from ppocr_convert.chain.sensitivity import graph_ops
 from ppocr_convert.chain.tflite_edit import FloatGraphEditor
 from ppocr_convert.inspect_model import import_tensorflow
 from ppocr_convert.integer_check import integer_report
 from ppocr_convert.xnnpack_check import xnnpack_report
-from tiny_tflite import all_int8, mean_nmse, to_tflite
+from tiny_tflite import all_int8, assert_computes_the_same, mean_nmse, normal_samples, op_names, to_tflite
 
 pytestmark = pytest.mark.unit
 
@@ -37,13 +36,8 @@ def _depthwise(kernel: tuple[int, int] = (7, 7), padding: str = "SAME", stride: 
     return to_tflite(fn, SHAPE)
 
 
-def _ops(model: bytes) -> list[str]:
-    return [o.op for o in graph_ops(model)]
-
-
 def _samples(n: int, seed: int = 1) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return [(2.0 * rng.standard_normal(SHAPE)).astype(np.float32) for _ in range(n)]
+    return normal_samples(SHAPE, n, 2.0, seed)
 
 
 def test_chunks_cover_the_kernel_once():
@@ -57,15 +51,12 @@ def test_rewrite_computes_the_depthwise_convolution_in_float(kernel, padding):
     model = _depthwise(kernel, padding)
     rewritten, n = without_large_depthwise(model)
     assert n == 1
-    ops = _ops(rewritten)
+    ops = op_names(rewritten)
     pieces = len(_chunks(kernel[0])) * len(_chunks(kernel[1]))
     assert ops.count("DEPTHWISE_CONV_2D") == pieces and ops.count("SLICE") == pieces
     assert ops.count("PAD") == (1 if padding == "SAME" else 0)
     xs = _samples(3)
-    for a, b in zip(int8_stage.run_samples(model, xs), int8_stage.run_samples(rewritten, xs)):
-        assert a.shape == b.shape
-        assert np.abs(a).max() > 0.1   # the ReLU leaves something to compare
-        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * float(np.abs(a).max()))
+    assert_computes_the_same(model, rewritten, xs)
 
 
 def test_a_piece_slid_by_one_tap_would_be_caught():
@@ -90,7 +81,7 @@ def test_a_piece_slid_by_one_tap_would_be_caught():
 @pytest.mark.parametrize("kernel, stride, dilation", [((5, 5), 1, 1), ((3, 3), 1, 1), ((7, 7), 2, 1), ((7, 7), 1, 2)])
 def test_small_strided_or_dilated_depthwise_convolutions_are_left_alone(kernel, stride, dilation):
     model = _depthwise(kernel, "SAME", stride, dilation)
-    assert "DEPTHWISE_CONV_2D" in _ops(model)
+    assert "DEPTHWISE_CONV_2D" in op_names(model)
     assert without_large_depthwise(model) == (model, 0)
 
 
@@ -98,9 +89,9 @@ def test_the_rewritten_int8_model_is_integer_inside_xnnpack_and_reads_as_well(tm
     model = _depthwise()
     xs = _samples(8)
     plain, q = all_int8(model, xs, rewrite_large_depthwise=False)
-    assert q.rewritten["large_depthwise"] == 0 and _ops(plain).count("DEPTHWISE_CONV_2D") == 1
+    assert q.rewritten["large_depthwise"] == 0 and op_names(plain).count("DEPTHWISE_CONV_2D") == 1
     int8, q = all_int8(model, xs, rewrite_large_depthwise=True)
-    assert q.rewritten["large_depthwise"] == 1 and _ops(int8).count("DEPTHWISE_CONV_2D") == 4
+    assert q.rewritten["large_depthwise"] == 1 and op_names(int8).count("DEPTHWISE_CONV_2D") == 4
     path = tmp_path / "int8.tflite"
     path.write_bytes(int8)
     assert integer_report(path).fully_integer

@@ -9,10 +9,10 @@ import pytest
 from ppocr_convert.chain import int8_stage
 from ppocr_convert.chain.integer_minimum import without_minimum
 from ppocr_convert.chain.quantize import Int8Quantizer, _quantize, build_recipe, calibrated_ranges, input_name
-from ppocr_convert.chain.sensitivity import graph_ops, nmse
+from ppocr_convert.chain.sensitivity import nmse
 from ppocr_convert.inspect_model import import_tensorflow
 from ppocr_convert.integer_check import integer_report
-from tiny_tflite import conv_weights, to_tflite
+from tiny_tflite import conv_weights, normal_samples, op_names, to_tflite
 
 pytestmark = pytest.mark.unit
 
@@ -31,21 +31,16 @@ def gate_model() -> bytes:
     return to_tflite(fn, SHAPE)
 
 
-def _ops(model: bytes) -> list[str]:
-    return [o.op for o in graph_ops(model)]
-
-
 def _samples(n: int, scale: float = 4.0) -> list[np.ndarray]:
-    rng = np.random.default_rng(1)
-    return [(scale * rng.standard_normal(SHAPE)).astype(np.float32) for _ in range(n)]
+    return normal_samples(SHAPE, n, scale)
 
 
 def test_rewrite_is_bit_identical_in_float(gate_model):
-    assert "MINIMUM" in _ops(gate_model)
+    assert "MINIMUM" in op_names(gate_model)
     rewritten, n = without_minimum(gate_model)
     assert n == 1
-    ops = _ops(rewritten)
-    assert "MINIMUM" not in ops and "MAXIMUM" in ops and ops.count("MUL") == _ops(gate_model).count("MUL") + 2
+    ops = op_names(rewritten)
+    assert "MINIMUM" not in ops and "MAXIMUM" in ops and ops.count("MUL") == op_names(gate_model).count("MUL") + 2
     xs = _samples(4)   # scale 4: many gate inputs pass the bound of 1, both branches run
     for a, b in zip(int8_stage.run_samples(gate_model, xs), int8_stage.run_samples(rewritten, xs)):
         np.testing.assert_array_equal(a, b)
@@ -54,7 +49,7 @@ def test_rewrite_is_bit_identical_in_float(gate_model):
 def test_minimum_of_two_activations_is_left_alone():
     tf = import_tensorflow()
     model = to_tflite(lambda x: tf.minimum(x, tf.nn.relu(-x)) + 1.0, SHAPE)
-    assert "MINIMUM" in _ops(model)
+    assert "MINIMUM" in op_names(model)
     out, n = without_minimum(model)
     assert n == 0 and out == model
 

@@ -9,11 +9,10 @@ import pytest
 
 from ppocr_convert.chain import int8_stage
 from ppocr_convert.chain.integer_transpose_conv import without_transpose_conv
-from ppocr_convert.chain.sensitivity import graph_ops
 from ppocr_convert.inspect_model import import_tensorflow
 from ppocr_convert.integer_check import integer_report
 from ppocr_convert.xnnpack_check import xnnpack_report
-from tiny_tflite import all_int8, mean_nmse, to_tflite
+from tiny_tflite import all_int8, assert_computes_the_same, mean_nmse, normal_samples, op_names, to_tflite
 
 pytestmark = pytest.mark.unit
 
@@ -37,29 +36,21 @@ def _upsampler(kernel: int = 2, stride: int = 2, padding: str = "VALID", channel
     return to_tflite(fn, SHAPE)
 
 
-def _ops(model: bytes) -> list[str]:
-    return [o.op for o in graph_ops(model)]
-
-
 def _samples(n: int, seed: int = 1) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return [(2.0 * rng.standard_normal(SHAPE)).astype(np.float32) for _ in range(n)]
+    return normal_samples(SHAPE, n, 2.0, seed)
 
 
 @pytest.mark.parametrize("stride", [2, 4])
 def test_rewrite_computes_the_transposed_convolution_in_float(stride):
     model = _upsampler(kernel=stride, stride=stride)
-    assert "TRANSPOSE_CONV" in _ops(model)
+    assert "TRANSPOSE_CONV" in op_names(model)
     rewritten, n = without_transpose_conv(model)
     assert n == 1
-    ops = _ops(rewritten)
+    ops = op_names(rewritten)
     assert "TRANSPOSE_CONV" not in ops and ops.count("CONV_2D") == 2
     assert ops[ops.index("CONV_2D", 1):][:4] == ["CONV_2D", "RESHAPE", "TRANSPOSE", "RESHAPE"]
     xs = _samples(3)
-    for a, b in zip(int8_stage.run_samples(model, xs), int8_stage.run_samples(rewritten, xs)):
-        assert a.shape == b.shape
-        assert np.abs(a).max() > 0.1   # the ReLU leaves something to compare
-        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * float(np.abs(a).max()))
+    assert_computes_the_same(model, rewritten, xs)
 
 
 def test_a_wrong_pixel_shuffle_would_be_caught():
@@ -85,7 +76,7 @@ def test_overlapping_or_padded_transposed_convolutions_are_left_alone(kernel, st
     """Only VALID kernel == stride is one tap per output pixel (SAME with kernel == stride
     would be too, but is not what the models hold, and is left alone)."""
     model = _upsampler(kernel, stride, padding)
-    assert "TRANSPOSE_CONV" in _ops(model)
+    assert "TRANSPOSE_CONV" in op_names(model)
     assert without_transpose_conv(model) == (model, 0)
 
 
@@ -98,9 +89,9 @@ def test_the_rewritten_int8_model_is_integer_inside_xnnpack_and_reads_as_well(tm
     model = _upsampler(channels_out=8)
     xs = _samples(8)
     plain, n = _int8(model, xs, rewrite=False)
-    assert n == 0 and "TRANSPOSE_CONV" in _ops(plain)
+    assert n == 0 and "TRANSPOSE_CONV" in op_names(plain)
     int8, n = _int8(model, xs, rewrite=True)
-    assert n == 1 and "TRANSPOSE_CONV" not in _ops(int8)
+    assert n == 1 and "TRANSPOSE_CONV" not in op_names(int8)
     path = tmp_path / "int8.tflite"
     path.write_bytes(int8)
     assert integer_report(path).fully_integer

@@ -17,6 +17,18 @@ def to_tflite(fn: Callable, shape: tuple[int, ...]) -> bytes:
     return with_signature(tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()], f).convert())
 
 
+def op_names(model: bytes) -> list[str]:
+    """The builtin name of every op of subgraph 0, in order."""
+    from ppocr_convert.chain.sensitivity import graph_ops
+    return [o.op for o in graph_ops(model)]
+
+
+def normal_samples(shape: tuple[int, ...], n: int, scale: float, seed: int = 1) -> list[np.ndarray]:
+    """`n` seeded float32 inputs of `shape`, normal with standard deviation `scale`."""
+    rng = np.random.default_rng(seed)
+    return [(scale * rng.standard_normal(shape)).astype(np.float32) for _ in range(n)]
+
+
 def conv_weights(seed: int, *shapes: tuple[int, ...], std: float = 0.3) -> list:
     """Seeded normal filters as TensorFlow constants, one per shape."""
     tf = import_tensorflow()
@@ -41,3 +53,13 @@ def mean_nmse(reference: bytes, model: bytes, xs: list[np.ndarray]) -> float:
     from ppocr_convert.chain.int8_stage import run_samples
     from ppocr_convert.chain.sensitivity import nmse
     return float(np.mean([nmse(a, b) for a, b in zip(run_samples(reference, xs), run_samples(model, xs))]))
+
+
+def assert_computes_the_same(reference: bytes, model: bytes, xs: list[np.ndarray]) -> None:
+    """`model` reads every input of `xs` as `reference` does, to float rounding (1e-5 of the
+    output's peak), and the outputs are not all near zero (something was compared)."""
+    from ppocr_convert.chain.int8_stage import run_samples
+    for a, b in zip(run_samples(reference, xs), run_samples(model, xs)):
+        assert a.shape == b.shape
+        assert np.abs(a).max() > 0.1
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * float(np.abs(a).max()))

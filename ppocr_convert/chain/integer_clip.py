@@ -18,6 +18,7 @@ from collections import Counter
 
 import numpy as np
 
+from .integer_minimum import minimum_of_constant
 from .tflite_edit import FloatGraphEditor
 
 
@@ -31,7 +32,7 @@ def without_clip(model: bytes) -> tuple[bytes, int]:
     graph_outputs = {int(i) for i in edit.graph.outputs}
     bound_of = {}   # MINIMUM's output -> (x, c): the clips' first halves
     for o in ops:
-        found = _minimum_of_constant(edit, o)
+        found = _minimum_of_positive_scalar(edit, o)
         if found is not None and readers[int(o.outputs[0])] == 1 and int(o.outputs[0]) not in graph_outputs:
             bound_of[int(o.outputs[0])] = found
     clips = {}      # RELU op id -> (x, c, its MINIMUM's output)
@@ -60,16 +61,9 @@ def without_clip(model: bytes) -> tuple[bytes, int]:
     return edit.result(new_ops), len(clips)
 
 
-def _minimum_of_constant(edit: FloatGraphEditor, o) -> tuple[int, float] | None:
+def _minimum_of_positive_scalar(edit: FloatGraphEditor, o) -> tuple[int, float] | None:
     """(x, c) when `o` is a float MINIMUM(x, c) with c one positive constant value."""
-    if edit.builtin(o) != edit.schema.BuiltinOperator.MINIMUM or len(o.inputs) != 2:
+    found = minimum_of_constant(edit, o)
+    if found is None or found[1].size != 1 or not float(found[1].ravel()[0]) > 0:
         return None
-    ins = [int(i) for i in o.inputs]
-    consts = [edit.constant(i) for i in ins]
-    if sum(c is not None for c in consts) != 1 or not all(map(edit.is_float, ins + [int(o.outputs[0])])):
-        return None
-    k = 0 if consts[0] is None else 1
-    c = np.asarray(consts[1 - k], np.float32)
-    if c.size != 1 or not float(c.ravel()[0]) > 0:
-        return None
-    return ins[k], float(c.ravel()[0])
+    return found[0], float(found[1].ravel()[0])

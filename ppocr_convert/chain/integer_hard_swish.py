@@ -16,29 +16,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tflite_edit import FloatGraphEditor
+from .tflite_edit import FloatGraphEditor, replace_each
 
 
 def without_hard_swish(model: bytes) -> tuple[bytes, int]:
     """(`model` with every float HARD_SWISH rewritten, how many were)."""
-    edit = FloatGraphEditor(model)
-    schema = edit.schema
-    new_ops, done = [], 0
-    for o in edit.graph.operators:
-        ins, outs = [int(i) for i in o.inputs], [int(i) for i in o.outputs]
-        if edit.builtin(o) != schema.BuiltinOperator.HARD_SWISH or not all(map(edit.is_float, ins + outs)):
-            new_ops.append(o)
-            continue
-        (x,), (out,) = ins, outs
-        base = edit.name(out)
-        three = edit.add_tensor(f"{base}/three", values=np.array([3.0], np.float32))
-        sixth = edit.add_tensor(f"{base}/one_sixth", values=np.array([1.0 / 6.0], np.float32))
-        gate = edit.add_tensor(f"{base}/relu6_x_plus_3", like=x)
-        scaled = edit.add_tensor(f"{base}/x_times_gate", like=out)
-        new_ops += [edit.add(x, three, gate, schema.ActivationFunctionType.RELU6),
-                    edit.mul(x, gate, scaled),
-                    edit.mul(scaled, sixth, out)]
-        done += 1
-    if not done:
-        return model, 0
-    return edit.result(new_ops), done
+    return replace_each(model, _hard_swish, _as_add_mul)
+
+
+def _hard_swish(edit: FloatGraphEditor, o) -> tuple[int, int] | None:
+    """(x, out) when `o` is a float HARD_SWISH."""
+    ins, outs = [int(i) for i in o.inputs], [int(i) for i in o.outputs]
+    if edit.builtin(o) != edit.schema.BuiltinOperator.HARD_SWISH or not all(map(edit.is_float, ins + outs)):
+        return None
+    return ins[0], outs[0]
+
+
+def _as_add_mul(edit: FloatGraphEditor, o, found: tuple[int, int]) -> list:
+    x, out = found
+    base = edit.name(out)
+    three = edit.add_tensor(f"{base}/three", values=np.array([3.0], np.float32))
+    sixth = edit.add_tensor(f"{base}/one_sixth", values=np.array([1.0 / 6.0], np.float32))
+    gate = edit.add_tensor(f"{base}/relu6_x_plus_3", like=x)
+    scaled = edit.add_tensor(f"{base}/x_times_gate", like=out)
+    return [edit.add(x, three, gate, edit.schema.ActivationFunctionType.RELU6),
+            edit.mul(x, gate, scaled),
+            edit.mul(scaled, sixth, out)]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tflite_edit import FloatGraphEditor
+from .tflite_edit import FloatGraphEditor, replace_each
 
 MAX_SIDE = 5   # 25 taps: the largest depthwise kernel XNNPACK runs fast (see above)
 
@@ -32,57 +32,52 @@ def without_large_depthwise(model: bytes) -> tuple[bytes, int]:
     """(`model` with every float stride-1 depthwise convolution whose kernel is wider than
     MAX_SIDE rewritten as pieces of at most MAX_SIDE x MAX_SIDE, how many were). Others
     (strided, dilated, depth multiplier > 1, small kernels) are left alone."""
-    edit = FloatGraphEditor(model)
+    return replace_each(model, _rewritable, _as_pieces)
+
+
+def _as_pieces(edit: FloatGraphEditor, o, found) -> list:
     schema = edit.schema
-    new_ops, done = [], 0
-    for o in edit.graph.operators:
-        found = _rewritable(edit, o)
-        if found is None:
-            new_ops.append(o)
+    new_ops: list = []
+    x, out, weights, bias, pads = found
+    n, _, _, channels = (int(d) for d in edit.graph.tensors[x].shape)
+    _, h_out, w_out, _ = (int(d) for d in edit.graph.tensors[out].shape)
+    base = edit.name(out)
+    padded = x
+    if any(pads):
+        top, bottom, left, right = pads
+        padded = edit.add_tensor(f"{base}/padded", shape=(n, h_out + weights.shape[1] - 1,
+                                                           w_out + weights.shape[2] - 1, channels))
+        widths = edit.add_int32(f"{base}/padded/paddings",
+                                np.array([[0, 0], [top, bottom], [left, right], [0, 0]]))
+        new_ops.append(edit.add_op(schema.BuiltinOperator.PAD, [x, widths], [padded],
+                                   schema.BuiltinOptions.PadOptions, schema.PadOptionsT()))
+    pieces = [(r0, rh, c0, cw) for r0, rh in _chunks(weights.shape[1]) for c0, cw in _chunks(weights.shape[2])]
+    total = None
+    for k, (r0, rh, c0, cw) in enumerate(pieces):
+        name = f"{base}/taps_{r0}_{c0}"
+        window = edit.add_tensor(f"{name}/input", shape=(n, h_out + rh - 1, w_out + cw - 1, channels))
+        begin = edit.add_int32(f"{name}/begin", np.array([0, r0, c0, 0]))
+        size = edit.add_int32(f"{name}/size", np.array([n, h_out + rh - 1, w_out + cw - 1, channels]))
+        new_ops.append(edit.add_op(schema.BuiltinOperator.SLICE, [padded, begin, size], [window],
+                                   schema.BuiltinOptions.SliceOptions, schema.SliceOptionsT()))
+        piece_w = edit.add_tensor(f"{name}/weights", values=weights[:, r0:r0 + rh, c0:c0 + cw, :])
+        piece_b = edit.add_tensor(f"{name}/bias", values=bias if k == 0 else np.zeros_like(bias))
+        piece = edit.add_tensor(name, shape=(n, h_out, w_out, channels))
+        options = schema.DepthwiseConv2DOptionsT()
+        options.padding, options.strideW, options.strideH = schema.Padding.VALID, 1, 1
+        options.depthMultiplier, options.dilationWFactor, options.dilationHFactor = 1, 1, 1
+        options.fusedActivationFunction = schema.ActivationFunctionType.NONE
+        new_ops.append(edit.add_op(schema.BuiltinOperator.DEPTHWISE_CONV_2D, [window, piece_w, piece_b], [piece],
+                                   schema.BuiltinOptions.DepthwiseConv2DOptions, options))
+        if total is None:
+            total = piece
             continue
-        x, out, weights, bias, pads = found
-        n, _, _, channels = (int(d) for d in edit.graph.tensors[x].shape)
-        _, h_out, w_out, _ = (int(d) for d in edit.graph.tensors[out].shape)
-        base = edit.name(out)
-        padded = x
-        if any(pads):
-            top, bottom, left, right = pads
-            padded = edit.add_tensor(f"{base}/padded", shape=(n, h_out + weights.shape[1] - 1,
-                                                               w_out + weights.shape[2] - 1, channels))
-            widths = edit.add_int32(f"{base}/padded/paddings",
-                                    np.array([[0, 0], [top, bottom], [left, right], [0, 0]]))
-            new_ops.append(edit.add_op(schema.BuiltinOperator.PAD, [x, widths], [padded],
-                                       schema.BuiltinOptions.PadOptions, schema.PadOptionsT()))
-        pieces = [(r0, rh, c0, cw) for r0, rh in _chunks(weights.shape[1]) for c0, cw in _chunks(weights.shape[2])]
-        total = None
-        for k, (r0, rh, c0, cw) in enumerate(pieces):
-            name = f"{base}/taps_{r0}_{c0}"
-            window = edit.add_tensor(f"{name}/input", shape=(n, h_out + rh - 1, w_out + cw - 1, channels))
-            begin = edit.add_int32(f"{name}/begin", np.array([0, r0, c0, 0]))
-            size = edit.add_int32(f"{name}/size", np.array([n, h_out + rh - 1, w_out + cw - 1, channels]))
-            new_ops.append(edit.add_op(schema.BuiltinOperator.SLICE, [padded, begin, size], [window],
-                                       schema.BuiltinOptions.SliceOptions, schema.SliceOptionsT()))
-            piece_w = edit.add_tensor(f"{name}/weights", values=weights[:, r0:r0 + rh, c0:c0 + cw, :])
-            piece_b = edit.add_tensor(f"{name}/bias", values=bias if k == 0 else np.zeros_like(bias))
-            piece = edit.add_tensor(name, shape=(n, h_out, w_out, channels))
-            options = schema.DepthwiseConv2DOptionsT()
-            options.padding, options.strideW, options.strideH = schema.Padding.VALID, 1, 1
-            options.depthMultiplier, options.dilationWFactor, options.dilationHFactor = 1, 1, 1
-            options.fusedActivationFunction = schema.ActivationFunctionType.NONE
-            new_ops.append(edit.add_op(schema.BuiltinOperator.DEPTHWISE_CONV_2D, [window, piece_w, piece_b], [piece],
-                                       schema.BuiltinOptions.DepthwiseConv2DOptions, options))
-            if total is None:
-                total = piece
-                continue
-            last = k == len(pieces) - 1
-            target = out if last else edit.add_tensor(f"{base}/sum_{k}", shape=(n, h_out, w_out, channels))
-            activation = o.builtinOptions.fusedActivationFunction if last else None
-            new_ops.append(edit.add(total, piece, target, activation))
-            total = target
-        done += 1
-    if not done:
-        return model, 0
-    return edit.result(new_ops), done
+        last = k == len(pieces) - 1
+        target = out if last else edit.add_tensor(f"{base}/sum_{k}", shape=(n, h_out, w_out, channels))
+        activation = o.builtinOptions.fusedActivationFunction if last else None
+        new_ops.append(edit.add(total, piece, target, activation))
+        total = target
+    return new_ops
 
 
 def _chunks(side: int) -> list[tuple[int, int]]:

@@ -22,49 +22,44 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tflite_edit import FloatGraphEditor
+from .tflite_edit import FloatGraphEditor, replace_each
 
 
 def without_transpose_conv(model: bytes) -> tuple[bytes, int]:
     """(`model` with every float TRANSPOSE_CONV of kernel == stride, VALID padding and
     constant weights rewritten, how many were). Others are left alone."""
-    edit = FloatGraphEditor(model)
+    return replace_each(model, _rewritable, _as_conv_and_shuffle)
+
+
+def _as_conv_and_shuffle(edit: FloatGraphEditor, o, found) -> list:
     schema = edit.schema
-    new_ops, done = [], 0
-    for o in edit.graph.operators:
-        found = _rewritable(edit, o)
-        if found is None:
-            new_ops.append(o)
-            continue
-        x, out, weights, bias, stride = found
-        n, h, w, _ = (int(d) for d in edit.graph.tensors[x].shape)
-        channels_out, _, _, channels_in = weights.shape
-        base = edit.name(out)
-        # W'[(a*s + b)*O + o, 0, 0, c] = W[o, a, b, c]
-        w1x1 = weights.transpose(1, 2, 0, 3).reshape(stride * stride * channels_out, 1, 1, channels_in)
-        b1x1 = np.tile(bias, stride * stride) if bias is not None else np.zeros(len(w1x1), np.float32)
-        conv_w = edit.add_tensor(f"{base}/as_1x1_conv/weights", values=w1x1)
-        conv_b = edit.add_tensor(f"{base}/as_1x1_conv/bias", values=b1x1)
-        conv_out = edit.add_tensor(f"{base}/as_1x1_conv", shape=(n, h, w, len(w1x1)))
-        conv = schema.Conv2DOptionsT()
-        conv.padding, conv.strideW, conv.strideH = schema.Padding.VALID, 1, 1
-        conv.dilationWFactor = conv.dilationHFactor = 1
-        conv.fusedActivationFunction = getattr(o.builtinOptions, "fusedActivationFunction",
-                                               schema.ActivationFunctionType.NONE)
-        new_ops.append(edit.add_op(schema.BuiltinOperator.CONV_2D, [x, conv_w, conv_b], [conv_out],
-                                   schema.BuiltinOptions.Conv2DOptions, conv))
-        # pixel shuffle: [N*H, W, s, s*O] -> [N*H, s, W, s*O] is row-major [N, s*H, s*W, O]
-        rows = (n * h, w, stride, stride * channels_out)
-        new_ops += _reshape(edit, conv_out, rows, f"{base}/shuffle_rows")
-        moved = edit.add_tensor(f"{base}/shuffle_moved", shape=(n * h, stride, w, stride * channels_out))
-        perm = edit.add_int32(f"{base}/shuffle_perm", np.array([0, 2, 1, 3]))
-        new_ops.append(edit.add_op(schema.BuiltinOperator.TRANSPOSE, [new_ops[-1].outputs[0], perm], [moved],
-                                   schema.BuiltinOptions.TransposeOptions, schema.TransposeOptionsT()))
-        new_ops += _reshape(edit, moved, (n, stride * h, stride * w, channels_out), None, out)
-        done += 1
-    if not done:
-        return model, 0
-    return edit.result(new_ops), done
+    new_ops: list = []
+    x, out, weights, bias, stride = found
+    n, h, w, _ = (int(d) for d in edit.graph.tensors[x].shape)
+    channels_out, _, _, channels_in = weights.shape
+    base = edit.name(out)
+    # W'[(a*s + b)*O + o, 0, 0, c] = W[o, a, b, c]
+    w1x1 = weights.transpose(1, 2, 0, 3).reshape(stride * stride * channels_out, 1, 1, channels_in)
+    b1x1 = np.tile(bias, stride * stride) if bias is not None else np.zeros(len(w1x1), np.float32)
+    conv_w = edit.add_tensor(f"{base}/as_1x1_conv/weights", values=w1x1)
+    conv_b = edit.add_tensor(f"{base}/as_1x1_conv/bias", values=b1x1)
+    conv_out = edit.add_tensor(f"{base}/as_1x1_conv", shape=(n, h, w, len(w1x1)))
+    conv = schema.Conv2DOptionsT()
+    conv.padding, conv.strideW, conv.strideH = schema.Padding.VALID, 1, 1
+    conv.dilationWFactor = conv.dilationHFactor = 1
+    conv.fusedActivationFunction = getattr(o.builtinOptions, "fusedActivationFunction",
+                                           schema.ActivationFunctionType.NONE)
+    new_ops.append(edit.add_op(schema.BuiltinOperator.CONV_2D, [x, conv_w, conv_b], [conv_out],
+                               schema.BuiltinOptions.Conv2DOptions, conv))
+    # pixel shuffle: [N*H, W, s, s*O] -> [N*H, s, W, s*O] is row-major [N, s*H, s*W, O]
+    rows = (n * h, w, stride, stride * channels_out)
+    new_ops += _reshape(edit, conv_out, rows, f"{base}/shuffle_rows")
+    moved = edit.add_tensor(f"{base}/shuffle_moved", shape=(n * h, stride, w, stride * channels_out))
+    perm = edit.add_int32(f"{base}/shuffle_perm", np.array([0, 2, 1, 3]))
+    new_ops.append(edit.add_op(schema.BuiltinOperator.TRANSPOSE, [new_ops[-1].outputs[0], perm], [moved],
+                               schema.BuiltinOptions.TransposeOptions, schema.TransposeOptionsT()))
+    new_ops += _reshape(edit, moved, (n, stride * h, stride * w, channels_out), None, out)
+    return new_ops
 
 
 def _rewritable(edit: FloatGraphEditor, o):

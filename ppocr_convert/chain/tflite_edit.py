@@ -1,7 +1,10 @@
 """Small edits of a float TFLite flatbuffer for the int8 stage's rewrites
-(integer_minimum.py, integer_hard_swish.py, integer_gelu.py, integer_transpose_conv.py): new
+(integer_clip.py, integer_minimum.py, integer_hard_swish.py, integer_gelu.py,
+integer_transpose_conv.py, integer_large_depthwise.py): new
 tensors, new ops, the op list replaced in one go. Operates on subgraph 0, the only one PP-OCR models have."""
 from __future__ import annotations
+
+from typing import Any, Callable
 
 import numpy as np
 
@@ -103,3 +106,20 @@ class FloatGraphEditor:
     def result(self, new_ops: list) -> bytes:
         self.graph.operators = new_ops
         return bytes(self._fbu.convert_object_to_bytearray(self.obj))
+
+
+def replace_each(model: bytes, match: Callable[["FloatGraphEditor", Any], Any],
+                 replace: Callable[["FloatGraphEditor", Any, Any], list]) -> tuple[bytes, int]:
+    """(`model` with every op for which `match(edit, op)` finds something (not None) replaced
+    by the ops `replace(edit, op, found)` returns, how many were); `model` itself, byte for
+    byte, when none matched. The loop each single-op rewrite shares."""
+    edit = FloatGraphEditor(model)
+    new_ops, done = [], 0
+    for o in edit.graph.operators:
+        found = match(edit, o)
+        if found is None:
+            new_ops.append(o)
+            continue
+        new_ops += replace(edit, o, found)
+        done += 1
+    return (edit.result(new_ops), done) if done else (model, 0)
