@@ -9,7 +9,8 @@ import pytest
 
 from ppocr_convert.chain import sensitivity as sens
 from ppocr_convert.chain.int8_stage import judge, text_scores
-from ppocr_convert.chain.quantize import build_recipe, kept_ops, scope_regex
+from ppocr_convert.chain.quantize import (OPTIONAL_REWRITES, Int8Quantizer, build_recipe, graph_rewrites, kept_ops,
+                                         scope_regex)
 from ppocr_convert.integer_check import OpTypes, judge_ops
 
 pytestmark = pytest.mark.unit
@@ -55,6 +56,20 @@ def test_recipe_with_int16_activations_everywhere():
 
 def _op(i, name="CONV_2D", inputs=(), outputs=None):
     return sens.OpInfo(i, name, f"t{i};", tuple(inputs), outputs or (f"t{i}",))
+
+
+def test_every_optional_rewrite_is_a_config_switch_and_unknown_names_are_refused():
+    """`[int8] rewrite_<name>` reaches Int8Quantizer for each OPTIONAL_REWRITES name, in
+    graph_rewrites' order; a misspelt name fails before any work instead of being ignored."""
+    from ppocr_convert.chain.int8_stage import DEFAULTS
+    from ppocr_convert.config_schema import Int8Options
+    names = [name for name, _ in graph_rewrites()]
+    assert set(OPTIONAL_REWRITES) == set(names) - {"minimum"}
+    assert names.index("clip") < names.index("minimum")   # the clip needs the MINIMUM
+    for name in OPTIONAL_REWRITES:
+        assert DEFAULTS[f"rewrite_{name}"] is False and f"rewrite_{name}" in Int8Options.model_fields
+    with pytest.raises(ValueError, match="unknown int8 rewrite"):
+        Int8Quantizer(b"", [], rewrites=["hardswish"])
 
 
 def test_rank_ops_by_the_error_each_op_adds():

@@ -37,11 +37,12 @@ def conv_weights(seed: int, *shapes: tuple[int, ...], std: float = 0.3) -> list:
 
 
 def all_int8(model: bytes, xs: list[np.ndarray], **rewrites: bool):
-    """`model` quantized all-int8 as the stage does (no bias correction), with the given
-    `Int8Quantizer` rewrite options: (int8 model, the quantizer, whose `*_rewritten` counts
-    say what the rewrites found)."""
+    """`model` quantized all-int8 as the stage does (no bias correction), with the rewrites
+    switched on as the configs do (`rewrite_clip=True`): (int8 model, the quantizer, whose
+    `rewritten` counts say what each rewrite found)."""
     from ppocr_convert.chain.quantize import Int8Quantizer, build_recipe
-    q = Int8Quantizer(model, xs, bias_correction=0, **rewrites)
+    q = Int8Quantizer(model, xs, bias_correction=0,
+                      rewrites=[k.removeprefix("rewrite_") for k, on in rewrites.items() if on])
     try:
         return q.quantize(build_recipe()), q
     finally:

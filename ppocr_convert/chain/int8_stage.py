@@ -177,7 +177,7 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
     q = Int8Quantizer(fp32, samples, bias_correction=options["bias_correction"],
                       activation_percentile=options["activation_percentile"], input_range=input_range,
                       range_margin=options["activation_range_margin"],
-                      **{f"rewrite_{name}": options[f"rewrite_{name}"] for name in OPTIONAL_REWRITES})
+                      rewrites=[name for name in OPTIONAL_REWRITES if options[f"rewrite_{name}"]])
     try:
         # the ops writing the model output, kept float in every step when asked: rec's final
         # SOFTMAX at int16 tops out below the pipeline's 0.5 drop score (README, INT8)

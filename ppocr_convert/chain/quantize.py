@@ -229,24 +229,25 @@ class Int8Quantizer:
     `input_range`: the values the model input can take (calibration.input_range); the
     input's quantization range becomes it, with what calibration saw. `range_margin`: every
     other activation range widened by this factor. All three live in activation_ranges.py.
+    `rewrites`: the OPTIONAL_REWRITES to apply (`[int8] rewrite_<name>` in the configs).
     `self.model` is the fp32 model as given, with a signature and graph_rewrites() applied
-    (MINIMUM's always, each optional one when its `rewrite_<name>` is true);
+    (MINIMUM's always, the optional ones named in `rewrites`);
     `self.rewritten[name]` says how many ops each rewrote (0 when off);
     `self.biases` holds the corrected biases by op scope."""
 
     def __init__(self, fp32_model: bytes, samples: list[np.ndarray], threads: int | None = None,
                  bias_correction: int = 16, activation_percentile: float = 100.0,
                  input_range: tuple[float, float] | None = None, range_margin: float = 1.0,
-                 rewrite_hard_swish: bool = False, rewrite_gelu: bool = False,
-                 rewrite_transpose_conv: bool = False, rewrite_large_depthwise: bool = False,
-                 rewrite_clip: bool = False):
-        switches = {"clip": rewrite_clip, "minimum": True, "hard_swish": rewrite_hard_swish, "gelu": rewrite_gelu,
-                    "transpose_conv": rewrite_transpose_conv, "large_depthwise": rewrite_large_depthwise}
+                 rewrites: Iterable[str] = ()):
+        unknown = set(rewrites) - set(OPTIONAL_REWRITES)
+        if unknown:
+            raise ValueError(f"unknown int8 rewrite(s) {sorted(unknown)}: choose from {', '.join(OPTIONAL_REWRITES)}")
+        switched_on = {"minimum", *rewrites}
         self.model = with_signature(fp32_model)
         self.rewritten: dict[str, int] = {}
         for name, rewrite in graph_rewrites():
             self.rewritten[name] = 0
-            if switches[name]:
+            if name in switched_on:
                 self.model, self.rewritten[name] = rewrite(self.model)
         self.input = input_name(self.model)
         self._tmp = Path(tempfile.mkdtemp(prefix="ppocr-int8-"))
