@@ -38,8 +38,7 @@ from .quantize import Int8Quantizer, build_recipe, kept_ops, OPTIONAL_REWRITES
 DEFAULTS = {"keep": "float", "max_accuracy_drop": 0.01, "max_cer_rise": 0.005, "max_blocks": 64,
             "sensitivity_samples": 4, "bias_correction": 16, "activation_bits": 8,
             "float_outputs": False, "activation_percentile": 100.0, "activation_range_margin": 1.0,
-            "rewrite_hard_swish": False, "rewrite_gelu": False, "rewrite_transpose_conv": False,
-            "rewrite_large_depthwise": False, "rewrite_clip": False}
+            **{f"rewrite_{name}": False for name in OPTIONAL_REWRITES}}
 
 
 def int8_options(config: ModelConfig) -> dict:

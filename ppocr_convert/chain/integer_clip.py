@@ -14,8 +14,6 @@ only: fp32/fp16 artifacts keep MINIMUM and RELU, which the GPU delegate runs.
 """
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 
 from .integer_minimum import minimum_of_constant
@@ -28,12 +26,12 @@ def without_clip(model: bytes) -> tuple[bytes, int]:
     edit = FloatGraphEditor(model)
     schema = edit.schema
     ops = list(edit.graph.operators)
-    readers = Counter(int(i) for o in ops for i in o.inputs if i >= 0)
-    graph_outputs = {int(i) for i in edit.graph.outputs}
+    readers, graph_outputs = edit.readers(), edit.graph_outputs()
     bound_of = {}   # MINIMUM's output -> (x, c): the clips' first halves
     for o in ops:
         found = _minimum_of_positive_scalar(edit, o)
-        if found is not None and readers[int(o.outputs[0])] == 1 and int(o.outputs[0]) not in graph_outputs:
+        if (found is not None and len(readers.get(int(o.outputs[0]), [])) == 1
+                and int(o.outputs[0]) not in graph_outputs):
             bound_of[int(o.outputs[0])] = found
     clips = {}      # RELU op id -> (x, c, its MINIMUM's output)
     for o in ops:

@@ -153,11 +153,7 @@ def without_erf_gelu(model: bytes) -> tuple[bytes, int]:
     schema, ops = edit.schema, edit.graph.operators
     ev = _Evaluator(edit)
     producer = {int(t): i for i, o in enumerate(ops) for t in o.outputs}
-    readers: dict[int, list[int]] = {}
-    for i, o in enumerate(ops):
-        for t in map(int, o.inputs):
-            readers.setdefault(t, []).append(i)
-    graph_outputs = set(map(int, edit.graph.outputs))
+    readers, graph_outputs = edit.readers(), edit.graph_outputs()
     replaced: dict[int, list] = {}   # op index of each GELU's last op -> the ops replacing it
     dropped: set[int] = set()
     for o in ops:

@@ -43,6 +43,17 @@ class FloatGraphEditor:
         from .bias_correction import _name
         return _name(self.graph, i)
 
+    def readers(self) -> dict[int, list[int]]:
+        """Tensor index -> the indices of the ops reading it, in the current op list."""
+        readers: dict[int, list[int]] = {}
+        for i, o in enumerate(self.graph.operators):
+            for t in map(int, o.inputs):
+                readers.setdefault(t, []).append(i)
+        return readers
+
+    def graph_outputs(self) -> set[int]:
+        return set(map(int, self.graph.outputs))
+
     def _opcode(self, builtin: int) -> int:
         for i, code in enumerate(self.obj.operatorCodes):
             if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
