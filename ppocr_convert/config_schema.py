@@ -214,6 +214,7 @@ class Int8Options(Table):
     bias_correction: Annotated[int, Field(ge=0)] | None = None  # samples measuring input means; 0: off
     activation_bits: Literal[8, 16] | None = None             # 16: a16w8 (TFLite's 16x8 kernels)
     float_outputs: bool | None = None                         # the ops writing the model output stay float
+    float_first_stage: bool | None = None                     # det: the stem up to its 2nd downsampling stays float
     # activation ranges: the central percentile of the calibration values (100: min/max)
     activation_percentile: Annotated[float, Field(gt=50, le=100)] | None = None
     # every activation range but the input's widened by this factor (int16: headroom is cheap)

@@ -37,7 +37,8 @@ from .quantize import Int8Quantizer, build_recipe, kept_ops, OPTIONAL_REWRITES
 
 DEFAULTS = {"keep": "float", "max_accuracy_drop": 0.01, "max_cer_rise": 0.005, "max_blocks": 64,
             "sensitivity_samples": 4, "bias_correction": 16, "activation_bits": 8,
-            "float_outputs": False, "activation_percentile": 100.0, "activation_range_margin": 1.0,
+            "float_outputs": False, "float_first_stage": False,
+            "activation_percentile": 100.0, "activation_range_margin": 1.0,
             **{f"rewrite_{name}": False for name in OPTIONAL_REWRITES}}
 
 
@@ -180,7 +181,11 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
     try:
         # the ops writing the model output, kept float in every step when asked: rec's final
         # SOFTMAX at int16 tops out below the pipeline's 0.5 drop score (README, INT8)
-        fixed = [(op.scope, "float") for op in sens.output_ops(q.model)] if options["float_outputs"] else []
+        outputs = [op.scope for op in sens.output_ops(q.model)] if options["float_outputs"] else []
+        # a det's full- and half-resolution stem, kept float in every step when asked: int8
+        # there loses dark, low-contrast pages' text (README, INT8)
+        stem = [op.scope for op in sens.first_stage_ops(q.model)] if options["float_first_stage"] else []
+        fixed = [(scope, "float") for scope in outputs + stem]
 
         def quantize(keep: list[tuple[str, str]]) -> bytes:
             return q.quantize(build_recipe(fixed + keep, options["activation_bits"]))
@@ -231,7 +236,8 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
             "search": [s.to_dict() for s in result.steps],
             "search_chosen_step": result.chosen % len(result.steps),
             "kept_blocks": [b.to_dict() for b in result.blocks],
-            "float_outputs": [scope for scope, _ in fixed],
+            "float_outputs": outputs,
+            "float_first_stage": stem,
             "kept_ops": kept_ops(recipe),
             "recipe": recipe,
             "sensitivity": {"metric": "NMSE added by the op (output NMSE minus its inputs' largest) vs fp32, "

@@ -75,6 +75,29 @@ def output_ops(model: bytes) -> list[OpInfo]:
     return [op for op in ops if outputs & set(op.outputs)]
 
 
+def first_stage_ops(model: bytes) -> list[OpInfo]:
+    """The leading ops, in execution order, whose 4-D outputs keep at least half the
+    input's height: a det backbone's stem at full and half resolution, up to its second
+    downsampling. What `[int8] float_first_stage` keeps in float: on a dark, low-contrast
+    page the text's signal there lies within a few int8 steps of ranges calibrated on
+    ordinary pages (README, INT8)."""
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+    obj = fbu.convert_bytearray_to_object(bytearray(model))
+    graph = obj.subgraphs[0]
+
+    def heights(indices) -> list[int]:
+        return [int(graph.tensors[i].shape[1]) for i in indices if i >= 0 and len(graph.tensors[i].shape) == 4]
+
+    (full,) = heights(graph.inputs[:1]) or [0]
+    stage = []
+    for info, op in zip(graph_ops(model), graph.operators):
+        out = heights(op.outputs)
+        if out and 2 * min(out) < full:
+            break
+        stage.append(info)
+    return stage
+
+
 def nmse(ref: np.ndarray, cand: np.ndarray) -> float:
     """Mean squared error normalised by the reference's variance (0 = identical)."""
     ref = np.asarray(ref, np.float64)
