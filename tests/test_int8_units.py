@@ -72,6 +72,14 @@ def test_every_optional_rewrite_is_a_config_switch_and_unknown_names_are_refused
         Int8Quantizer(b"", [], rewrites=["hardswish"])
 
 
+def test_every_stage_default_can_be_set_in_a_config_and_nothing_else_can():
+    """DEFAULTS and the `[int8]` schema name the same options: a default the schema lacks
+    could never be changed from a config, a schema field without a default would KeyError."""
+    from ppocr_convert.chain.int8_stage import DEFAULTS
+    from ppocr_convert.config_schema import Int8Options
+    assert set(DEFAULTS) == set(Int8Options.model_fields)
+
+
 def test_rank_ops_by_the_error_each_op_adds():
     ops = [_op(0, inputs=("x",)), _op(1, "HARD_SWISH", ("t0",)), _op(2, "MEAN", ("t1",)), _op(3, "ADD", ("t2", "t0"))]
     errors = {"t0": 0.01, "t1": 0.03, "t2": 0.50, "t3": 0.505}
