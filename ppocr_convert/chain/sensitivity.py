@@ -14,7 +14,7 @@ and loops (unit-tested with fakes).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -39,9 +39,9 @@ class OpSensitivity:
                 "output_nmse": round(self.output_error, 6), "added_nmse": round(self.added_error, 6)}
 
 
-def _parse(model: bytes) -> tuple[list[OpInfo], set[str]]:
-    """Every operator of subgraph 0 (scope, activation inputs) and its output tensor names,
-    from one parse of the flatbuffer."""
+def _parse(model: bytes) -> tuple[list[OpInfo], set[str], Any]:
+    """Every operator of subgraph 0 (scope, activation inputs), its output tensor names and
+    the parsed subgraph itself (tensor shapes), from one parse of the flatbuffer."""
     from ai_edge_litert.tools import flatbuffer_utils as fbu
     obj = fbu.convert_bytearray_to_object(bytearray(model))
     graph = obj.subgraphs[0]
@@ -60,7 +60,7 @@ def _parse(model: bytes) -> tuple[list[OpInfo], set[str]]:
         ins = tuple(name(i) for i in op.inputs if i >= 0 and not is_constant(i))
         ops.append(OpInfo(k, str(fbu.opcode_to_name(obj, op.opcodeIndex)), "".join(f"{o};" for o in outs),
                           ins, outs))
-    return ops, {name(i) for i in graph.outputs}
+    return ops, {name(i) for i in graph.outputs}, graph
 
 
 def graph_ops(model: bytes) -> list[OpInfo]:
@@ -71,7 +71,7 @@ def graph_ops(model: bytes) -> list[OpInfo]:
 def output_ops(model: bytes) -> list[OpInfo]:
     """The ops that write subgraph 0's outputs (rec: the final SOFTMAX; det: the DB
     head's LOGISTIC): what `[int8] float_outputs` keeps in float."""
-    ops, outputs = _parse(model)
+    ops, outputs, _ = _parse(model)
     return [op for op in ops if outputs & set(op.outputs)]
 
 
@@ -81,16 +81,14 @@ def first_stage_ops(model: bytes) -> list[OpInfo]:
     downsampling. What `[int8] float_first_stage` keeps in float: on a dark, low-contrast
     page the text's signal there lies within a few int8 steps of ranges calibrated on
     ordinary pages (README, INT8)."""
-    from ai_edge_litert.tools import flatbuffer_utils as fbu
-    obj = fbu.convert_bytearray_to_object(bytearray(model))
-    graph = obj.subgraphs[0]
+    ops, _, graph = _parse(model)
 
     def heights(indices) -> list[int]:
         return [int(graph.tensors[i].shape[1]) for i in indices if i >= 0 and len(graph.tensors[i].shape) == 4]
 
     (full,) = heights(graph.inputs[:1]) or [0]
     stage = []
-    for info, op in zip(graph_ops(model), graph.operators):
+    for info, op in zip(ops, graph.operators):
         out = heights(op.outputs)
         if out and 2 * min(out) < full:
             break
