@@ -49,10 +49,8 @@ RELEASE_MEMORY_BUDGET = 3 * 2**30
 def default_workers(memory_budget: int | None = None) -> int:
     """The machine's cores (those this process may run on), as memory allows: the memory
     available now and, when given, a budget for all workers together (at least one worker)."""
-    try:
-        cores = max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        cores = max(1, os.cpu_count() or 1)
+    from ..cores import usable_cores
+    cores = usable_cores()
     import psutil
     n = min(cores, psutil.virtual_memory().available // WORKER_PEAK_BYTES)
     if memory_budget is not None:
