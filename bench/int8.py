@@ -28,40 +28,15 @@ def files(result, target: str) -> list[Path]:
 
 
 def score(pipe, det: Path, recs: list[Path], labels: dict, images: list[Path], workers: int | None = None) -> dict:
-    """The pipeline with these det and rec files over `images`, against `labels`. The pages
-    are dealt to `workers` pipelines (default: one per core), each on a thread with its own
-    one-thread interpreters: invoke() releases the GIL, and an a16w8 rec runs on TFLite's
-    single-threaded reference kernels, so one pipeline would leave the other cores idle.
-    Each page's reading depends on that page alone: the figures do not depend on `workers`."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    """The pipeline with these det and rec files over `images`, against `labels`
+    (parity.labelled_reading: one pipeline per core)."""
     from ppocr_convert import model_params
-    from ppocr_convert.cores import usable_cores
-    from ppocr_convert.ocr import OCRPipeline, load_image
-    from ppocr_convert.parity.metrics import aggregate_lines, compare_lines
-    from ppocr_convert.runners import open_runner
-
-    def read(pages: list[Path]) -> list[dict]:
-        ocr = OCRPipeline(open_runner(det, "tflite", threads=1), [open_runner(p, "tflite", threads=1) for p in recs],
-                          model_params.charset(pipe.rec_config),
+    from ppocr_convert.parity.labelled_reading import PAGE_FIGURES, PipelineFiles, read_pages, scores
+    files = PipelineFiles(det, recs, model_params.charset(pipe.rec_config),
                           model_params.det_params(pipe.det_config, static_hw=tuple(pipe.det_config.shape[2:])),
-                          model_params.rec_params(pipe.rec_config), drop_score=pipe.drop_score)
-        return [compare_lines(labels.get(p.name, []), [line.to_dict() for line in ocr.run(load_image(p)).lines])
-                for p in pages]
-    n = max(1, min(workers or usable_cores(), len(images)))
-    with ThreadPoolExecutor(n, thread_name_prefix="score") as pool:
-        parts = list(pool.map(read, [images[k::n] for k in range(n)]))
-    per: list[dict] = [{}] * len(images)
-    for k, part in enumerate(parts):
-        per[k::n] = part
-    agg = aggregate_lines(per)
-    return {"line_accuracy": agg["line_exact_match"], "cer": agg["cer"], "det_recall": agg["det_recall"],
-            "lines": agg["ref_lines"],
-            "pages": {p.name: {k: r[k] for k in PAGE_FIGURES} for p, r in zip(images, per)}}
-
-
-# what `aggregate_lines` sums over pages: kept per page so `page_gap` can re-aggregate any subset
-PAGE_FIGURES = ("exact_lines", "ref_lines", "char_errors", "ref_chars", "cand_lines", "matched", "text_identical")
+                          model_params.rec_params(pipe.rec_config), pipe.drop_score)
+    per = read_pages(files, labels, [(p.name, p) for p in images], workers)
+    return {**scores(per), "pages": {p.name: {k: r[k] for k in PAGE_FIGURES} for p, r in zip(images, per)}}
 
 
 def page_gap(base: dict, cand: dict, top: int = 5) -> dict:

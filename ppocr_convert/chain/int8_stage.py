@@ -144,23 +144,18 @@ def det_gate(config: ModelConfig, page_dir: Path, rec_config: ModelConfig, rec_m
              fp32: bytes, options: dict, work: Path) -> GateFn:
     """The whole OCR pipeline on the gate pages with this det and the fp32 rec buckets."""
     from .. import model_params
-    from ..ocr import OCRPipeline, load_image
-    from ..parity.metrics import aggregate_lines, compare_lines  # pure functions (no parity harness)
-    from ..runners import open_runner
+    from ..ocr import load_image
+    from ..parity.labelled_reading import PipelineFiles, read_pages, scores
     labels = json.loads((page_dir / "labels.json").read_text(encoding="utf-8"))
-    images = {name: load_image(page_dir / name) for name in sorted(labels)}
-    recs = [open_runner(p, "tflite-fp32") for p in rec_models]
-    dparams = model_params.det_params(config, static_hw=cal.canvas(config))
-    rparams, charset = model_params.rec_params(rec_config), model_params.charset(rec_config)
+    pages = [(name, load_image(page_dir / name)) for name in sorted(labels)]
+    path = work / "gate-det.tflite"
+    files = PipelineFiles(path, rec_models, model_params.charset(rec_config),
+                          model_params.det_params(config, static_hw=cal.canvas(config)),
+                          model_params.rec_params(rec_config), drop_score=0.5)
 
     def score(model: bytes) -> dict:
-        path = work / "gate-det.tflite"
         path.write_bytes(model)
-        ocr = OCRPipeline(open_runner(path, "tflite-int8"), recs, charset, dparams, rparams, drop_score=0.5)
-        per = [compare_lines(labels[n], [line.to_dict() for line in ocr.run(img).lines]) for n, img in images.items()]
-        agg = aggregate_lines(per)
-        return {"line_accuracy": agg["line_exact_match"], "cer": agg["cer"], "det_recall": agg["det_recall"],
-                "lines": agg["ref_lines"]}
+        return scores(read_pages(files, labels, pages))
 
     reference = score(fp32)
 
