@@ -70,6 +70,21 @@ def running_in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def render_labelled_pages(out_dir: Path, n_images: int) -> Path:
+    """The evaluation set's first `n_images` pages (seed 0) rendered into out_dir; returns
+    labels.json's path. Skips when the fonts are missing, except in CI, which installs them
+    (a Debian package, .ci/run)."""
+    from ppocr_convert.evalset.fonts import FontsNotFound, find_fonts
+    from ppocr_convert.evalset.generate import generate
+    try:
+        find_fonts()
+    except FontsNotFound as e:
+        if running_in_ci():
+            raise
+        pytest.skip(str(e))
+    return generate(out_dir, n_images=n_images, seed=0)
+
+
 def pytest_collection_modifyitems(config, items):
     """Every test is `unit` or `models` (`slow` ones are `models` too): `make test-fast`
     runs `-m unit`, which needs no weight package, photo or font."""

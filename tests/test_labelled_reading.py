@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import render_labelled_pages
+
 pytestmark = pytest.mark.models
 
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory):
-    from ppocr_convert.evalset.fonts import find_fonts
-    from ppocr_convert.evalset.generate import generate
     from ppocr_convert.parity.labels import load_labels
-    try:
-        find_fonts()
-    except Exception as e:  # the fonts come from a Debian package .ci/run installs
-        pytest.skip(str(e))
-    labels_path = generate(tmp_path_factory.mktemp("labelled") / "set", n_images=5, seed=0)
+    labels_path = render_labelled_pages(tmp_path_factory.mktemp("labelled") / "set", 5)
     labels = load_labels(labels_path)
     return labels, [(name, labels_path.parent / name) for name in sorted(labels)]
 

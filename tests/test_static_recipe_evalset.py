@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import FIGURES
+from conftest import FIGURES, render_labelled_pages
 from ppocr_convert.ocr.image_io import list_images
 from ppocr_convert.model_params import det_params, rec_params
 from ppocr_convert.parity.harness import build_stage_models, run_parity
@@ -19,13 +19,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def evalset(tmp_path_factory):
-    from ppocr_convert.evalset.fonts import find_fonts
-    from ppocr_convert.evalset.generate import generate
-    try:
-        find_fonts()
-    except Exception as e:  # the fonts come from a Debian package .ci/run installs
-        pytest.skip(str(e))
-    return generate(tmp_path_factory.mktemp("evalset") / "set", n_images=40, seed=0).parent
+    return render_labelled_pages(tmp_path_factory.mktemp("evalset") / "set", 40).parent
 
 
 def _fp16_on_evalset(pipeline, evalset, tmp_path_factory, session_cache, with_strategies=True):
