@@ -96,18 +96,8 @@ def run_samples(model: bytes, samples: list[np.ndarray], workers: int | None = N
     releases the GIL; two interpreters on 2 cores ran reference-kernel convolutions 2.0x
     as fast (23.7 vs 11.9 s). Each output depends on its sample alone, so how they are dealt
     changes no figure (tests/test_int8_run_samples.py)."""
-    from ..cores import usable_cores
-    n = max(1, min(workers or usable_cores(), len(samples)))
-    if n == 1:
-        return _run_one_by_one(_interpreter(model), samples)
-    from concurrent.futures import ThreadPoolExecutor
-    interpreters = [_interpreter(model) for _ in range(n)]
-    with ThreadPoolExecutor(n, thread_name_prefix="tflite") as pool:
-        parts = list(pool.map(_run_one_by_one, interpreters, [samples[k::n] for k in range(n)]))
-    out: list[np.ndarray] = [np.empty(0)] * len(samples)
-    for k, part in enumerate(parts):
-        out[k::n] = part
-    return out
+    from ..cores import deal
+    return deal(lambda share: _run_one_by_one(_interpreter(model), share), samples, workers)
 
 
 # ---- gates: a model's bytes -> (passed, figures) ------------------------------------------

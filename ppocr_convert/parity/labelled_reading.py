@@ -9,7 +9,6 @@ reading depends on that page alone, so the figures do not depend on how pages ar
 (tests/test_labelled_reading.py)."""
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -37,7 +36,7 @@ class PipelineFiles:
 def read_pages(files: PipelineFiles, labels: dict, pages: Sequence[tuple[str, Path | np.ndarray]],
                workers: int | None = None) -> list[dict]:
     """`compare_lines` of each page (name, image file or loaded image), in the pages' order."""
-    from ..cores import usable_cores
+    from ..cores import deal
     from ..ocr import OCRPipeline, load_image
     from ..runners import open_runner
     from .metrics import compare_lines
@@ -49,13 +48,7 @@ def read_pages(files: PipelineFiles, labels: dict, pages: Sequence[tuple[str, Pa
         images = ((name, load_image(img) if isinstance(img, Path) else img) for name, img in chunk)
         return [compare_lines(labels.get(name, []), [line.to_dict() for line in ocr.run(image).lines])
                 for name, image in images]
-    n = max(1, min(workers or usable_cores(), len(pages)))
-    with ThreadPoolExecutor(n, thread_name_prefix="read-pages") as pool:
-        parts = list(pool.map(read, [pages[k::n] for k in range(n)]))
-    per: list[dict] = [{}] * len(pages)
-    for k, part in enumerate(parts):
-        per[k::n] = part
-    return per
+    return deal(read, pages, workers)
 
 
 def scores(per_page: list[dict]) -> dict:
