@@ -210,6 +210,36 @@ def test_rec_calibration_samples_use_recs_own_normalisation_and_the_deployed_buc
     assert cal.samples_digest(samples) != cal.samples_digest(samples[:1])
 
 
+def _lines(*widths: int) -> list[tuple[np.ndarray, str]]:
+    """Gate lines 48 px high, `w` px wide each, labelled by their width."""
+    return [(np.zeros((48, w, 3), np.uint8), f"w{w}") for w in widths]
+
+
+def test_wide_bucket_gate_draws_its_own_lines_from_further_pages_before_padded_narrower_ones():
+    from ppocr_convert.chain import calibration as cal
+    widths = [320, 640, 1280]
+    # page 0 has one w1280 line and three narrow ones; pages 1-3 one w1280 line each
+    page_lines = [_lines(900, 100, 100, 600)] + [_lines(100, 1000)] * 3
+    got = cal.bucket_gate_lines(page_lines, 48, 1280, widths, base_pages=1, n=3)
+    # three lines of its own (pages 0-2), none padded, page 3 not needed
+    assert [t for _, t in got.lines] == ["w900", "w1000", "w1000"] and got.own == 3 and got.pages == 3
+    # the counter-example: limited to the base page, narrower lines padded to w1280 fill its share
+    old = cal.bucket_gate_lines(page_lines[:1], 48, 1280, widths, base_pages=1, n=3)
+    assert [t for _, t in old.lines] == ["w900", "w100", "w100"] and old.own == 1 and old.pages == 1
+    # when every page is used up, the fill comes after all the bucket's own lines
+    short = cal.bucket_gate_lines(page_lines, 48, 1280, widths, base_pages=1, n=6)
+    assert [t for _, t in short.lines][:4] == ["w900", "w1000", "w1000", "w1000"] and short.own == 4
+    assert len(short.lines) == 6 and short.pages == 4
+
+
+def test_a_bucket_with_enough_lines_of_its_own_keeps_every_line_of_the_base_pages_and_no_more():
+    from ppocr_convert.chain import calibration as cal
+    page_lines = [_lines(100, 200, 900)] * 3 + [_lines(100)] * 5
+    got = cal.bucket_gate_lines(page_lines, 48, 320, [320, 640, 1280], base_pages=3, n=2)
+    # 6 own lines on the 3 base pages: all judged (as with the 12 pages alone), no page after
+    assert got.own == 6 and len(got.lines) == 6 and got.pages == 3
+
+
 def test_det_calibration_samples_are_letterboxed_bgr_with_imagenet_normalisation(tmp_path):
     import cv2
 
@@ -266,6 +296,10 @@ def test_report_int8_rows_from_manifest_entries():
     assert "80.0 %" in rows[0].gate and "fp32 88.0 %" in rows[0].gate
     assert rows[0].kept.startswith("1 block(s), 4 ops") and "CONV_2D x1" in rows[0].integer
     assert rows[0].ranking == [("#12 CONV_2D (+3 ops)", "0.5", "CONV_2D #12")]
+    assert "own width" not in rows[0].gate  # manifests from before the rec gate counted them
+    wide = {**entry, "gate": {**entry["gate"], "lines": 60, "own_lines": 57, "pages": 96}}
+    (row,) = build_int8({"int8": {"rec": int8_summary([wide])}})
+    assert "on 60 lines (57 of its own width, from 96 gate pages)" in row.gate
     assert build_int8({}) == []
     # the classifier's gate counts crops (each line upright and turned 180°); older manifests lines
     cls = [{"width": 192, "gate": {"passed": True, "argmax_agreement": 0.994, **count}} for count in

@@ -30,6 +30,8 @@ from ..resources import calibration_dir
 
 CALIBRATION_SEED, GATE_SEED, PAGES = 1, 2, 12
 SAMPLES_PER_WIDTH = 64
+# a rec bucket's gate judges at least this many labelled lines: one line is 1.67 points
+GATE_LINES = 60
 
 
 def canvas(config: ModelConfig) -> tuple[int, int]:
@@ -126,16 +128,49 @@ def line_crops(det_model: Path, det_config: ModelConfig, images: list[Path]) -> 
     return crops
 
 
-def gate_lines(page_dir: Path) -> list[tuple[np.ndarray, str]]:
-    """(crop, ground-truth text) of every labelled line of the gate pages."""
+def gate_page_lines(page_dir: Path) -> list[list[tuple[np.ndarray, str]]]:
+    """Per gate page, in page order: (crop, ground-truth text) of every labelled line."""
     from ..ocr import load_image
     from ..ocr.geometry import crop_rotated
     labels = json.loads((page_dir / "labels.json").read_text(encoding="utf-8"))
     out = []
     for name in sorted(labels):
         img = load_image(page_dir / name)
-        out += [(crop_rotated(img, np.array(line["box"], np.float32)), line["text"]) for line in labels[name]]
+        out.append([(crop_rotated(img, np.array(line["box"], np.float32)), line["text"]) for line in labels[name]])
     return out
+
+
+def gate_lines(page_dir: Path) -> list[tuple[np.ndarray, str]]:
+    """(crop, ground-truth text) of every labelled line of the gate pages."""
+    return [line for page in gate_page_lines(page_dir) for line in page]
+
+
+@dataclass
+class BucketGateLines:
+    lines: list[tuple[np.ndarray, str]]
+    own: int        # how many of them the deployed pipeline routes to this bucket
+    pages: int      # gate pages they were drawn from
+
+
+def bucket_gate_lines(page_lines: list[list[tuple[np.ndarray, str]]], height: int, width: int,
+                      widths: list[int], base_pages: int = PAGES, n: int = GATE_LINES) -> BucketGateLines:
+    """The labelled lines a rec bucket's gate judges: every line of the first `base_pages`
+    pages that the deployed pipeline routes to `width`; then, while fewer than `n`, those
+    routed to it on the pages after (as many as `page_lines` holds); only when those run
+    out, lines routed elsewhere (right-padded or squashed as deployed) fill up to `n`.
+    Why further pages first: a wide bucket gets few lines of its own per page (PP-OCRv6
+    small's w1920: 5 on the first 12 gate pages), and judging it on narrower lines padded
+    to its width judges a case the deployed pipeline never feeds it."""
+    own: list[tuple[np.ndarray, str]] = []
+    other: list[tuple[np.ndarray, str]] = []
+    used = 0
+    for i, lines in enumerate(page_lines):
+        if i >= base_pages and len(own) >= n:
+            break
+        used += 1
+        for crop, text in lines:
+            (own if route(crop, height, widths) == width else other).append((crop, text))
+    return BucketGateLines(own + other[:max(0, n - len(own))], len(own), used)
 
 
 def route(crop: np.ndarray, height: int, widths: list[int]) -> int:

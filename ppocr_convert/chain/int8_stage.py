@@ -37,7 +37,7 @@ from .quantize import Int8Quantizer, build_recipe, kept_ops, OPTIONAL_REWRITES
 
 DEFAULTS = {"keep": "float", "max_accuracy_drop": 0.01, "max_cer_rise": 0.005, "max_blocks": 64,
             "sensitivity_samples": 4, "bias_correction": 16, "activation_bits": 8,
-            "float_outputs": False, "float_first_stage": False,
+            "float_outputs": False, "float_first_stage": False, "gate_pages": cal.PAGES,
             "activation_percentile": 100.0, "activation_range_margin": 1.0,
             **{f"rewrite_{name}": False for name in OPTIONAL_REWRITES}}
 
@@ -105,21 +105,16 @@ def run_samples(model: bytes, samples: list[np.ndarray], workers: int | None = N
 GateFn = Callable[[bytes], tuple[bool, dict]]
 
 
-def rec_gate(config: ModelConfig, lines: list[tuple[np.ndarray, str]], width: int, widths: list[int],
-             fp32: bytes, options: dict) -> GateFn:
+def rec_gate(config: ModelConfig, chosen: cal.BucketGateLines, width: int, fp32: bytes, options: dict) -> GateFn:
     from .. import model_params
     from ..ocr.rec import ctc_greedy_decode
     charset = model_params.charset(config)
-    height = config.shape[2]
-    own = [(c, t) for c, t in lines if cal.route(c, height, widths) == width]
-    other = [(c, t) for c, t in lines if cal.route(c, height, widths) != width]
-    chosen = own + other[:max(0, 60 - len(own))]  # a wide bucket sees few lines of its own
-    x = [cal.rec_tensor(c, config, width) for c, _ in chosen]
-    truth = [t for _, t in chosen]
+    x = [cal.rec_tensor(c, config, width) for c, _ in chosen.lines]
+    truth = [t for _, t in chosen.lines]
 
     def score(model: bytes) -> dict:
         texts = [ctc_greedy_decode(y, charset)[0][0] for y in run_samples(model, x)]
-        return {**text_scores(texts, truth), "lines": len(truth)}
+        return {**text_scores(texts, truth), "lines": len(truth), "own_lines": chosen.own, "pages": chosen.pages}
 
     reference = score(fp32)
 

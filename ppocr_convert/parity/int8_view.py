@@ -13,7 +13,8 @@ def int8_summary(entries: list[dict]) -> list[dict]:
     for e in entries:
         gate = e.get("gate", {})
         out.append({"width": e.get("width"), "passed": gate.get("passed"),
-                    "gate": {k: gate.get(k) for k in ("line_accuracy", "cer", "argmax_agreement", "lines", "fp32")
+                    "gate": {k: gate.get(k) for k in ("line_accuracy", "cer", "argmax_agreement", "lines", "own_lines",
+                                                          "pages", "fp32")
                              if k in gate},
                     "kept_blocks": [b["name"] for b in e.get("kept_blocks", [])],
                     "kept_ops": len(e.get("kept_ops", [])), "integer": e.get("integer", {}),
@@ -47,6 +48,8 @@ def build_int8(models: dict) -> list[Int8Row]:
             if "line_accuracy" in g:
                 gate = (f"lines {_pct(g['line_accuracy'])} (fp32 {_pct(fp.get('line_accuracy'))}), "
                         f"CER {_pct(g.get('cer'))} (fp32 {_pct(fp.get('cer'))}) on {g.get('lines')} lines")
+                if "own_lines" in g:  # rec: how many the deployed pipeline routes to this bucket
+                    gate += f" ({g['own_lines']} of its own width, from {g.get('pages')} gate pages)"
             else:
                 count = f"{g['crops']} crops" if "crops" in g else f"{g.get('lines')} lines"  # older manifests
                 gate = f"argmax agreement {_pct(g.get('argmax_agreement'))} on {count}"
