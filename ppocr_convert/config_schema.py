@@ -215,8 +215,8 @@ class Int8Options(Table):
     activation_bits: Literal[8, 16] | None = None             # 16: a16w8 (TFLite's 16x8 kernels)
     float_outputs: bool | None = None                         # the ops writing the model output stay float
     float_first_stage: bool | None = None                     # det: the stem up to its 2nd downsampling stays float
-    # rec: gate pages (seed 2) a bucket may draw lines of its own from, past the first 12
-    gate_pages: Annotated[int, Field(ge=1, le=400)] | None = None
+    # rec: gate pages (seed 2) a bucket may draw lines of its own width from (the first 12 and more)
+    gate_pages: Annotated[int, Field(ge=12, le=400)] | None = None
     # activation ranges: the central percentile of the calibration values (100: min/max)
     activation_percentile: Annotated[float, Field(gt=50, le=100)] | None = None
     # every activation range but the input's widened by this factor (int16: headroom is cheap)

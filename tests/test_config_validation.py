@@ -204,3 +204,10 @@ def test_int8_activation_range_options_are_bounded(tmp_path):
     rec = problems_of(lambda: load_model_config("PP-OCRv5_mobile_rec", root))
     assert len(det) == 1 and "int8.activation_percentile" in det[0] and "greater than 50" in det[0], det
     assert len(rec) == 1 and "int8.activation_range_margin" in rec[0] and "greater than or equal to 1" in rec[0], rec
+
+
+def test_int8_gate_pages_cannot_drop_below_the_twelve_every_gate_starts_from(tmp_path):
+    root = broken_copy(tmp_path, {"PP-OCRv6_small_rec.toml": ("gate_pages = 96", "gate_pages = 4")})
+    problems = problems_of(lambda: load_model_config("PP-OCRv6_small_rec", root))
+    assert len(problems) == 1 and "int8.gate_pages" in problems[0] and "greater than or equal to 12" in problems[0]
+    assert load_model_config("PP-OCRv6_small_rec").raw["int8"]["gate_pages"] == 96  # what ships loads

@@ -41,13 +41,11 @@ def build_int8(conv: "Conversion", builds: list["StaticBuild"]) -> None:
     config, root = conv.config, conv.cache.root
     options = int8_stage.int8_options(config)
     images = cal.calibration_images(root)
-    gate_dir = cal.pages(root, cal.GATE_SEED)
-    # rec buckets may draw lines of their own from more gate pages (`[int8] gate_pages`)
-    rec_gate_dir = cal.pages(root, cal.GATE_SEED, max(cal.PAGES, options["gate_pages"])) \
-        if config.task == "rec" else gate_dir
+    # a rec bucket may look for lines of its own width on more gate pages (`[int8] gate_pages`)
+    gate_dir = cal.pages(root, cal.GATE_SEED, options["gate_pages"] if config.task == "rec" else cal.PAGES)
     partner_task = "rec" if config.task == "det" else "det"
     partner_cfg, partner_files = partner_fp32(conv, partner_task)
-    inputs = {"images": cal.files_digest(images), "gate_pages": cal.files_digest(cal.image_files(rec_gate_dir)),
+    inputs = {"images": cal.files_digest(images), "gate_pages": cal.files_digest(cal.image_files(gate_dir)),
               "partner": {"model": partner_cfg.name, "files": [sha256_file(p) for p in partner_files]}}
     widths = [b.shape[3] for b in builds]
     shared: dict = {}  # crops and gate lines, computed once for every bucket (only on a miss)
@@ -60,7 +58,7 @@ def build_int8(conv: "Conversion", builds: list["StaticBuild"]) -> None:
         if "crops" not in shared:
             conv.progress("tflite-int8", "cutting calibration lines with the fp32 det")
             shared["crops"] = cal.line_crops(partner_files[0], partner_cfg, images)
-            shared["gate"] = cal.gate_page_lines(rec_gate_dir)
+            shared["gate"] = cal.gate_page_lines(gate_dir)
         if config.task == "rec":
             samples = cal.rec_samples(shared["crops"], config, shape[3], widths)
             chosen = cal.bucket_gate_lines(shared["gate"], config.shape[2], shape[3], widths)
