@@ -29,7 +29,7 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
                     "ppocr_convert.chain.fp32_capture", "ppocr_convert.chain.integer_minimum",
                     "ppocr_convert.chain.integer_hard_swish", "ppocr_convert.chain.integer_gelu",
                     "ppocr_convert.chain.integer_transpose_conv", "ppocr_convert.chain.integer_large_depthwise",
-                    "ppocr_convert.chain.integer_clip",
+                    "ppocr_convert.chain.integer_clip", "ppocr_convert.chain.shared_vectors",
                     "ppocr_convert.chain.tflite_edit",
                     "ppocr_convert.data.calibration", "ppocr_convert.evalset", "ppocr_convert.ocr",
                     "ppocr_convert.model_params"),

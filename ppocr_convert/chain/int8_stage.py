@@ -228,6 +228,7 @@ def quantize_model(fp32: bytes, samples: list[np.ndarray], gate: GateFn, options
                        "gelu_rewritten_as_sigmoid": q.rewritten["gelu"],
                        "transpose_conv_rewritten_as_conv_shuffle": q.rewritten["transpose_conv"],
                        "large_depthwise_split_into_5x5": q.rewritten["large_depthwise"],
+                       "repeated_vector_bytes_written_once": q.shared_bytes(result.model),
                        "bias_correction": {"ops": len(q.biases),
                                            "samples": min(len(samples), options["bias_correction"])}},
             "calibration": calibration,
