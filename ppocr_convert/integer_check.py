@@ -31,6 +31,9 @@ class IntegerReport:
     weighted_ops: int = 0
     int8_weighted_ops: int = 0
     flex_or_custom: list[str] = field(default_factory=list)
+    # ops reading or writing 16-bit activations (a16w8): integer, but LiteRT's XNNPACK has no
+    # 16-bit kernels, so on a CPU they run on TFLite's reference kernels (rec w320 20-62x fp32)
+    int16_activation_ops: int = 0
 
     @property
     def int8_weight_share(self) -> float:
@@ -39,7 +42,8 @@ class IntegerReport:
     def to_dict(self) -> dict:
         return {"fully_integer": self.fully_integer, "float_ops": self.float_ops,
                 "weighted_ops": self.weighted_ops, "int8_weighted_ops": self.int8_weighted_ops,
-                "int8_weight_share": round(self.int8_weight_share, 4), "flex_or_custom_ops": self.flex_or_custom}
+                "int8_weight_share": round(self.int8_weight_share, 4), "flex_or_custom_ops": self.flex_or_custom,
+                "int16_activation_ops": self.int16_activation_ops}
 
     def verdict(self) -> str:
         if self.fully_integer:
@@ -51,8 +55,9 @@ class IntegerReport:
 def judge_ops(ops: list[OpTypes]) -> IntegerReport:
     float_ops: dict[str, int] = {}
     flex = []
-    weighted = int8_weighted = 0
+    weighted = int8_weighted = int16 = 0
     for op in ops:
+        int16 += "INT16" in op.inputs or "INT16" in op.outputs
         if op.custom:
             flex.append(op.name)
         if op.name in WEIGHTED:
@@ -65,7 +70,7 @@ def judge_ops(ops: list[OpTypes]) -> IntegerReport:
             continue
         if (set(op.inputs) | set(op.outputs)) & FLOAT_TYPES:
             float_ops[op.name] = float_ops.get(op.name, 0) + 1
-    return IntegerReport(not float_ops and not flex, float_ops, weighted, int8_weighted, flex)
+    return IntegerReport(not float_ops and not flex, float_ops, weighted, int8_weighted, flex, int16)
 
 
 def read_op_types(path: Path) -> list[OpTypes]:

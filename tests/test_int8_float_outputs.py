@@ -71,6 +71,14 @@ def test_float_outputs_keeps_the_final_softmax_float_and_the_rest_integer(model,
     assert report.float_ops == {"SOFTMAX": 1} and report.int8_weight_share == 1.0
     assert kept.info["float_outputs"] == [sens.output_ops(model)[0].scope]
     assert [k["mode"] for k in kept.info["kept_ops"]] == ["float"] and plain.info["kept_ops"] == []
+    # inspect's CPU note on 16-bit activations: said for a16w8, never for a8w8
+    assert (report.int16_activation_ops > 0) == (bits == 16)
+    from typer.testing import CliRunner
+
+    from ppocr_convert.cli import app
+    r = CliRunner().invoke(app, ["inspect", str(tmp_path / "kept.tflite")])
+    assert r.exit_code == 0, r.output
+    assert ("16-bit activations on" in r.output) == (bits == 16)
 
 
 def test_float_softmax_gives_the_confidence_fp32_gives_where_int16_caps_it(model):

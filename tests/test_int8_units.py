@@ -276,6 +276,14 @@ def test_fully_integer_verdict():
     assert no.float_ops == {"MINIMUM": 1, "CONV_2D": 1}
     assert no.int8_weight_share == pytest.approx(2 / 3)
     assert no.verdict().startswith("not fully integer: float")
+    assert yes.int16_activation_ops == no.int16_activation_ops == 0
+    # a16w8: integer, and the 16-bit activations are counted (inspect's CPU note)
+    q16 = OpTypes("QUANTIZE", ("FLOAT32",), ("INT16",))
+    conv16 = OpTypes("CONV_2D", ("INT16",), ("INT16",), weight="INT8")
+    dq16 = OpTypes("DEQUANTIZE", ("INT16",), ("FLOAT32",))
+    a16 = judge_ops([q16, conv16, dq16])
+    assert a16.fully_integer and a16.int16_activation_ops == 3
+    assert a16.to_dict()["int16_activation_ops"] == 3
     # a Flex op is never integer
     assert not judge_ops([q, OpTypes("FlexErf", ("INT8",), ("INT8",), custom=True), dq]).fully_integer
 
