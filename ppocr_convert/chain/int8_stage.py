@@ -105,6 +105,17 @@ def run_samples(model: bytes, samples: list[np.ndarray], workers: int | None = N
 GateFn = Callable[[bytes], tuple[bool, dict]]
 
 
+def judged_gate(score: Callable[[bytes], dict], fp32: bytes, options: dict) -> GateFn:
+    """A gate from a scoring function: fp32 is scored once, each candidate against it."""
+    reference = score(fp32)
+
+    def gate(model: bytes) -> tuple[bool, dict]:
+        s = score(model)
+        missed = judge(s, reference, options)
+        return not missed, {**s, "fp32": reference, "missed": missed}
+    return gate
+
+
 def rec_gate(config: ModelConfig, chosen: cal.BucketGateLines, width: int, fp32: bytes, options: dict) -> GateFn:
     from .. import model_params
     from ..ocr.rec import ctc_greedy_decode
@@ -116,13 +127,7 @@ def rec_gate(config: ModelConfig, chosen: cal.BucketGateLines, width: int, fp32:
         texts = [ctc_greedy_decode(y, charset)[0][0] for y in run_samples(model, x)]
         return {**text_scores(texts, truth), "lines": len(truth), "own_lines": chosen.own, "pages": chosen.pages}
 
-    reference = score(fp32)
-
-    def gate(model: bytes) -> tuple[bool, dict]:
-        s = score(model)
-        missed = judge(s, reference, options)
-        return not missed, {**s, "fp32": reference, "missed": missed}
-    return gate
+    return judged_gate(score, fp32, options)
 
 
 def det_gate(config: ModelConfig, page_dir: Path, rec_config: ModelConfig, rec_models: list[Path],
@@ -142,13 +147,7 @@ def det_gate(config: ModelConfig, page_dir: Path, rec_config: ModelConfig, rec_m
         path.write_bytes(model)
         return scores(read_pages(files, labels, pages))
 
-    reference = score(fp32)
-
-    def gate(model: bytes) -> tuple[bool, dict]:
-        s = score(model)
-        missed = judge(s, reference, options)
-        return not missed, {**s, "fp32": reference, "missed": missed}
-    return gate
+    return judged_gate(score, fp32, options)
 
 
 def cls_gate(samples: list[np.ndarray], fp32: bytes, options: dict) -> GateFn:
