@@ -190,6 +190,24 @@ def test_gate_arithmetic():
     assert [m["metric"] for m in judge({"line_accuracy": 0.5, "cer": 0.5}, fp32, limits)] == ["line_accuracy", "cer"]
 
 
+
+def test_judged_gate_scores_fp32_once_and_says_no_to_a_worse_candidate():
+    from ppocr_convert.chain.int8_stage import judged_gate
+    figures = {b"fp32": {"line_accuracy": 0.85, "cer": 0.02}, b"same": {"line_accuracy": 0.85, "cer": 0.02},
+               b"worse": {"line_accuracy": 0.80, "cer": 0.02}}
+    scored = []
+
+    def score(model: bytes) -> dict:
+        scored.append(model)
+        return figures[model]
+
+    gate = judged_gate(score, b"fp32", {"max_accuracy_drop": 0.01, "max_cer_rise": 0.005})
+    passed, same = gate(b"same")
+    assert passed and same["missed"] == [] and same["fp32"] == figures[b"fp32"]
+    passed, worse = gate(b"worse")
+    assert not passed and [m["metric"] for m in worse["missed"]] == ["line_accuracy"]
+    assert scored == [b"fp32", b"same", b"worse"]
+
 def test_rec_calibration_samples_use_recs_own_normalisation_and_the_deployed_bucket():
     from ppocr_convert.chain import calibration as cal
     from ppocr_convert.config import load_model_config
