@@ -225,10 +225,8 @@ def inspect(
     if integer is not None:  # what NPU delegates need: every op on integer tensors
         out.print(f"integer: {integer.verdict()}; int8 weights on {integer.int8_weighted_ops}/"
                   f"{integer.weighted_ops} conv/depthwise/fully-connected ops")
-        if integer.int16_activation_ops:
-            out.print(f"  16-bit activations on {integer.int16_activation_ops} ops: for NPU delegates that run "
-                      "them; XNNPACK has no int16 kernels, so on a CPU they run on TFLite's reference "
-                      "kernels (the fp32 file is faster there)")
+        if integer.int16_note():
+            out.print(f"  {integer.int16_note()}")
     if xnnpack is not None:  # the CPU path: ops XNNPACK does not take run on TFLite's kernels
         out.print(f"XNNPACK (CPU): {xnnpack.verdict()}")
 

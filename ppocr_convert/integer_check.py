@@ -45,6 +45,14 @@ class IntegerReport:
                 "int8_weight_share": round(self.int8_weight_share, 4), "flex_or_custom_ops": self.flex_or_custom,
                 "int16_activation_ops": self.int16_activation_ops}
 
+    def int16_note(self) -> str:
+        """What 16-bit activations mean on a CPU ("" when there are none)."""
+        if not self.int16_activation_ops:
+            return ""
+        return (f"16-bit activations on {self.int16_activation_ops} ops: for NPU delegates that run them; "
+                "XNNPACK has no int16 kernels, so on a CPU they run on TFLite's reference kernels "
+                "(the fp32 file is faster there)")
+
     def verdict(self) -> str:
         if self.fully_integer:
             return "fully integer"

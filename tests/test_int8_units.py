@@ -190,7 +190,6 @@ def test_gate_arithmetic():
     assert [m["metric"] for m in judge({"line_accuracy": 0.5, "cer": 0.5}, fp32, limits)] == ["line_accuracy", "cer"]
 
 
-
 def test_judged_gate_scores_fp32_once_and_says_no_to_a_worse_candidate():
     from ppocr_convert.chain.int8_stage import judged_gate
     figures = {b"fp32": {"line_accuracy": 0.85, "cer": 0.02}, b"same": {"line_accuracy": 0.85, "cer": 0.02},
@@ -207,6 +206,7 @@ def test_judged_gate_scores_fp32_once_and_says_no_to_a_worse_candidate():
     passed, worse = gate(b"worse")
     assert not passed and [m["metric"] for m in worse["missed"]] == ["line_accuracy"]
     assert scored == [b"fp32", b"same", b"worse"]
+
 
 def test_rec_calibration_samples_use_recs_own_normalisation_and_the_deployed_bucket():
     from ppocr_convert.chain import calibration as cal
