@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import SourceError
+from .tflite_opcodes import builtin_code
 
 # ONNX ops that onnx2tf lowers to TFLite builtins the LiteRT GPU delegate runs
 # (tensorflow/lite/delegates/gpu/common/model_builder.cc), for static shapes.
@@ -246,7 +247,7 @@ def tflite_ops(path: Path) -> list[TfliteOp]:
     codes = []
     for i in range(model.OperatorCodesLength()):
         oc = model.OperatorCodes(i)
-        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())  # schema v3a: the larger one is real
+        code = builtin_code(oc)
         if code == schema.BuiltinOperator.CUSTOM:
             custom = (oc.CustomCode() or b"").decode("utf-8", "replace")
             codes.append((custom or "CUSTOM", "flex" if custom.startswith("Flex") else "custom"))

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .tflite_opcodes import builtin_code
+
 WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 FLOAT_TYPES = {"FLOAT32", "FLOAT16", "FLOAT64", "BFLOAT16"}
 
@@ -107,7 +109,7 @@ def read_op_types(path: Path) -> list[OpTypes]:
     for i in range(sg.OperatorsLength()):
         op = sg.Operators(i)
         oc = model.OperatorCodes(op.OpcodeIndex())
-        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
+        code = builtin_code(oc)
         custom = code == schema.BuiltinOperator.CUSTOM
         name = (oc.CustomCode() or b"CUSTOM").decode() if custom else builtin.get(code, str(code))
         ins = op.InputsAsNumpy() if op.InputsLength() else []

@@ -20,7 +20,7 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "onnx": ("ppocr_convert.chain.passes_runner", "ppocr_convert.chain.frontend", "ppocr_convert.passes"),
     # onnx2tf's sample data is made from the packaged calibration photos
     "tflite": ("ppocr_convert.chain.backend", "ppocr_convert.chain.onnx2tf_lean", "ppocr_convert.chain.artifact_check",
-               "ppocr_convert.chain.retarget", "ppocr_convert.data.calibration"),
+               "ppocr_convert.chain.retarget", "ppocr_convert.tflite_opcodes", "ppocr_convert.data.calibration"),
     # calibration and gate sets (photos, rendered pages, the deployed preprocessing), the
     # quantizer recipe, the sensitivity ranking and the mixed-precision search
     "tflite-int8": ("ppocr_convert.chain.int8_stage", "ppocr_convert.chain.quantize",
@@ -30,7 +30,7 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
                     "ppocr_convert.chain.integer_hard_swish", "ppocr_convert.chain.integer_gelu",
                     "ppocr_convert.chain.integer_transpose_conv", "ppocr_convert.chain.integer_large_depthwise",
                     "ppocr_convert.chain.integer_clip", "ppocr_convert.chain.shared_vectors",
-                    "ppocr_convert.chain.tflite_edit",
+                    "ppocr_convert.chain.tflite_edit", "ppocr_convert.tflite_opcodes",
                     "ppocr_convert.data.calibration", "ppocr_convert.evalset", "ppocr_convert.ocr",
                     "ppocr_convert.model_params"),
 }

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..tflite_opcodes import builtin_code
 from .artifact_check import check_artifacts
 
 # Tensor table field slots (schema.fbs: shape, type, buffer, name, quantization,
@@ -78,10 +79,7 @@ def retarget_width(model: bytes, new_width: int, old_steps: int | None = None) -
         raise RetargetError(f"width {new_width} does not give a whole number of steps (T={steps} at {old_width})")
     new_steps = new_width * steps // old_width
 
-    codes = []
-    for i in range(root.OperatorCodesLength()):
-        code = root.OperatorCodes(i)
-        codes.append(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()))
+    codes = [builtin_code(root.OperatorCodes(i)) for i in range(root.OperatorCodesLength())]
     constants = 0
     for j in range(graph.OperatorsLength()):
         op = graph.Operators(j)

@@ -8,6 +8,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..tflite_opcodes import builtin_code
+
 
 class FloatGraphEditor:
     """`model` unpacked for editing: walk `graph.operators` (`builtin`, `op_name`,
@@ -23,8 +25,7 @@ class FloatGraphEditor:
         self.graph = self.obj.subgraphs[0]
 
     def builtin(self, op) -> int:
-        code = self.obj.operatorCodes[op.opcodeIndex]
-        return max(code.builtinCode, code.deprecatedBuiltinCode)
+        return builtin_code(self.obj.operatorCodes[op.opcodeIndex])
 
     def op_name(self, op) -> str:
         """The op's builtin name, e.g. "CONV_2D" (as sensitivity.py and bias_correction.py
@@ -56,7 +57,7 @@ class FloatGraphEditor:
 
     def _opcode(self, builtin: int) -> int:
         for i, code in enumerate(self.obj.operatorCodes):
-            if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
+            if builtin_code(code) == builtin:
                 return i
         code = self.schema.OperatorCodeT()
         code.builtinCode, code.deprecatedBuiltinCode, code.version = builtin, min(builtin, 127), 1
