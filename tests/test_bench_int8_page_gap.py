@@ -39,5 +39,20 @@ def test_pages_where_int8_reads_better_or_the_same_are_not_blamed():
     int8 = _score({"a.jpg": (11, 12, 1, 900), "b.jpg": (8, 10, 10, 500), "c.jpg": (4, 5, 1, 100)})
     gap = page_gap(FP32, int8)
     assert [r["page"] for r in gap["pages"]] == ["c.jpg"]     # a improved, b unchanged
-    assert gap["char_error_rise"] == -1
-    assert render_page_gap(gap, "int8 det")[2] == "| c.jpg | 0 → 1 | – | 5 → 4 of 5 |"  # no share of a fall
+    assert gap["char_error_rise"] == -1 and gap["char_errors_added"] == 1
+    assert render_page_gap(gap, "int8 det")[2] == "| c.jpg | 0 → 1 | 100 % | 5 → 4 of 5 |"
+
+
+def test_a_page_share_is_of_the_added_errors_not_of_the_net_rise():
+    """Counter-case for a share of the net rise: a page adds 300 errors while another reads 10
+    better; the net rise is 290, and a share of it would read 103 %."""
+    int8 = _score({"a.jpg": (8, 12, 303, 900), "b.jpg": (9, 10, 0, 500), "c.jpg": (5, 5, 0, 100)})
+    gap = page_gap(FP32, int8)
+    assert gap["char_error_rise"] == 290 and gap["char_errors_added"] == 300
+    assert render_page_gap(gap, "int8 det")[2] == "| a.jpg | 3 → 303 | 100 % | 10 → 8 of 12 |"
+
+
+def test_no_share_where_no_page_adds_errors():
+    gap = page_gap(FP32, FP32)
+    assert gap["pages"] == [] and gap["char_errors_added"] == 0
+    assert render_page_gap(gap, "int8 det")[2].startswith("| the other 3 pages |")
