@@ -102,18 +102,24 @@ def main(pipeline: str = typer.Option("PP-OCRv5_mobile"), evalset: Path = typer.
     from ppocr_convert.ocr.image_io import list_images
     from ppocr_convert.parity.labels import load_labels
     from ppocr_convert.parity.pipelines import load_pipeline
+    from ppocr_convert.memory import RssSampler
     pipe = load_pipeline(pipeline)
     labels = load_labels(evalset / "labels.json")
     images = list_images(evalset)
-    res = {cfg.task: convert(cfg, ConvertOptions(targets=["tflite-fp32", "tflite-int8"], out_dir=out_dir),
-                             lambda s, m: typer.echo(f"  {s}: {m}", err=True))
-           for cfg in (pipe.det_config, pipe.rec_config)}
-    det32, det8 = files(res["det"], "tflite-fp32")[0], files(res["det"], "tflite-int8")[0]
-    rec32, rec8 = files(res["rec"], "tflite-fp32"), files(res["rec"], "tflite-int8")
-    rows = {"fp32 det + fp32 rec": score(pipe, det32, rec32, labels, images),
-            "int8 det + int8 rec": score(pipe, det8, rec8, labels, images),
-            "int8 det + fp32 rec": score(pipe, det8, rec32, labels, images),
-            "fp32 det + int8 rec": score(pipe, det32, rec8, labels, images)}
+    # peak memory of the whole process tree per phase: conversion (the int8 stage's
+    # calibration, search and gate where the cache misses) and scoring (one pipeline per core)
+    with RssSampler(phase="convert") as rss:
+        res = {cfg.task: convert(cfg, ConvertOptions(targets=["tflite-fp32", "tflite-int8"], out_dir=out_dir),
+                                 lambda s, m: typer.echo(f"  {s}: {m}", err=True))
+               for cfg in (pipe.det_config, pipe.rec_config)}
+        det32, det8 = files(res["det"], "tflite-fp32")[0], files(res["det"], "tflite-int8")[0]
+        rec32, rec8 = files(res["rec"], "tflite-fp32"), files(res["rec"], "tflite-int8")
+        int8_built = any(s.stage.startswith("tflite-int8") and not s.cached for r in res.values() for s in r.stages)
+        rss.mark("score")
+        rows = {"fp32 det + fp32 rec": score(pipe, det32, rec32, labels, images),
+                "int8 det + int8 rec": score(pipe, det8, rec8, labels, images),
+                "int8 det + fp32 rec": score(pipe, det8, rec32, labels, images),
+                "fp32 det + int8 rec": score(pipe, det32, rec8, labels, images)}
     artifacts = {}
     for name, a, b in [("det", det32, det8)] + [(f"rec {p.stem.split('_')[-2]}", p, q) for p, q in zip(rec32, rec8)]:
         rep = integer_report(b)
@@ -123,13 +129,17 @@ def main(pipeline: str = typer.Option("PP-OCRv5_mobile"), evalset: Path = typer.
         if latency and (name == "det" or name.endswith("w320")):
             entry["latency_ms"] = {f"{t}t": {"fp32": latency_ms(a, t), "int8": latency_ms(b, t)} for t in (1, 2)}
         artifacts[name] = entry
+    memory = {"peak_rss_mb": {k: round(v) for k, v in rss.peaks_mb.items()}, "int8_stage_built": int8_built}
     result = {"pipeline": pipeline, "evalset": str(evalset), "images": len(images), "scores": rows,
-              "artifacts": artifacts,
+              "artifacts": artifacts, "memory": memory,
               "page_gap": {k: page_gap(rows["fp32 det + fp32 rec"], rows[k])
                            for k in ("int8 det + fp32 rec", "int8 det + int8 rec")}}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     echo_score_table(pipeline, len(images), rows)
+    typer.echo(f"\npeak RSS (process tree): convert {memory['peak_rss_mb']['convert']} MB "
+               f"({'int8 stage built' if int8_built else 'int8 stage from cache'}), "
+               f"score {memory['peak_rss_mb']['score']} MB")
     typer.echo("")
     for line in render_page_gap(result["page_gap"]["int8 det + fp32 rec"], "int8 det (fp32 rec)"):
         typer.echo(line)
