@@ -5,7 +5,8 @@ quantizer never saw), as deployed, in one run:
 
 GT line accuracy / CER of fp32 det+rec, int8 det+rec and int8 det with fp32 rec; sizes
 (int8 / fp32 per file); int8 weight share and Flex/custom op count; latency at 1 and 2
-threads (XNNPACK) of det and the narrowest rec bucket. Prints a markdown table, writes JSON.
+threads (XNNPACK) of det and the narrowest rec bucket; peak RSS of the process tree while
+converting and while scoring. Prints a markdown table, writes JSON.
 
 Then the pages that make the int8 det's gap (`page_gap`): a CER gap can be one page where
 int8 merges two long lines that fp32 keeps apart by a hair, and the table says so.
