@@ -44,19 +44,17 @@ def page_gap(base: dict, cand: dict, top: int = 5) -> dict:
     """Where `cand` (a score() result) loses against `base` page by page: the `top` pages
     with the most added character errors, and the whole set's figures without them, so a
     gap made by one page shows as one. Pure: works on the stored JSON."""
-    def added(n: str) -> int:
-        return cand["pages"][n]["char_errors"] - base["pages"][n]["char_errors"]
-    worst = [n for n in sorted(base["pages"], key=lambda n: (-added(n), n))[:top] if added(n) > 0]
+    added = {n: cand["pages"][n]["char_errors"] - base["pages"][n]["char_errors"] for n in base["pages"]}
+    worst = [n for n in sorted(added, key=lambda n: (-added[n], n))[:top] if added[n] > 0]
     rest = [n for n in base["pages"] if n not in worst]
 
     def figures(score: dict, pages: list[str]) -> dict:
         from ppocr_convert.parity.metrics import aggregate_lines
         agg = aggregate_lines([score["pages"][n] for n in pages])
         return {"line_accuracy": agg["line_exact_match"], "cer": agg["cer"]}
-    rise = sum(added(n) for n in base["pages"])
-    # the share a page has is of the errors pages added, not of the net rise: where other
-    # pages improve, a share of the net rise passes 100 %
-    gross = sum(max(0, added(n)) for n in base["pages"])
+    # a page's share is of the errors pages added, not of the net rise: where other pages
+    # improve, a share of the net rise passes 100 %
+    rise, gross = sum(added.values()), sum(max(0, a) for a in added.values())
     return {"pages": [{"page": n, "char_errors": [base["pages"][n]["char_errors"], cand["pages"][n]["char_errors"]],
                        "exact_lines": [base["pages"][n]["exact_lines"], cand["pages"][n]["exact_lines"]],
                        "ref_lines": base["pages"][n]["ref_lines"]} for n in worst],
@@ -67,9 +65,9 @@ def page_gap(base: dict, cand: dict, top: int = 5) -> dict:
 def render_page_gap(gap: dict, what: str) -> list[str]:
     out = [f"| pages where {what} adds the most character errors | char errors fp32 → int8 | share of the added errors "
            f"| exact lines fp32 → int8 |", "|---|---|---|---|"]
+    added = gap["char_errors_added"]
     for r in gap["pages"]:
         (a, b), (x, y) = r["char_errors"], r["exact_lines"]
-        added = gap.get("char_errors_added", gap["char_error_rise"])   # results written before it was kept
         share = f"{100 * (b - a) / added:.0f} %" if added > 0 else "–"
         out.append(f"| {r['page']} | {a} → {b} | {share} | {x} → {y} of {r['ref_lines']} |")
     w = gap["without_them"]

@@ -225,8 +225,9 @@ def inspect(
     if integer is not None:  # what NPU delegates need: every op on integer tensors
         out.print(f"integer: {integer.verdict()}; int8 weights on {integer.int8_weighted_ops}/"
                   f"{integer.weighted_ops} conv/depthwise/fully-connected ops")
-        if integer.int16_note():
-            out.print(f"  {integer.int16_note()}")
+        note = integer.int16_note()
+        if note:
+            out.print(f"  {note}")
     if xnnpack is not None:  # the CPU path: ops XNNPACK does not take run on TFLite's kernels
         out.print(f"XNNPACK (CPU): {xnnpack.verdict()}")
 
