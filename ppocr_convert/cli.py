@@ -75,6 +75,13 @@ REMOTE_CACHE_OPTION = typer.Option(
     None, "--remote-cache", envvar="PPOCR_CONVERT_REMOTE_CACHE",
     help="shared cache (fsspec URL: file://, http(s)://, s3://, gs://) read through and written back; "
          "never required")
+CALIBRATION_IMAGES_OPTION = typer.Option(
+    None, "--calibration-images",
+    help="tflite-int8: a directory of your app's photos, calibrated on first, then the packaged set")
+GATE_PAGES_OPTION = typer.Option(
+    None, "--gate-pages",
+    help="tflite-int8: a directory of labelled pages (labels.json + images, as `evalset` writes) "
+         "that the int8 gate judges instead of the rendered gate pages")
 
 
 def _shape(dims) -> str:
@@ -102,6 +109,8 @@ def convert(
     convert_each_width: bool = typer.Option(
         False, "--convert-each-width",
         help="run onnx2tf for every rec width bucket instead of re-emitting the narrowest one (verified)"),
+    calibration_images: Optional[Path] = CALIBRATION_IMAGES_OPTION,
+    gate_pages: Optional[Path] = GATE_PAGES_OPTION,
     as_json: bool = typer.Option(False, "--json", help="print the manifest(s) as JSON on stdout"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show the tools' logs"),
     debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
@@ -120,7 +129,8 @@ def convert(
             shape=parse_shape(shape) if shape else None, opset=opset,
             passes=[p.strip() for p in passes.split(",") if p.strip()] if passes is not None else None,
             skip_passes=skip_pass, use_cache=not no_cache, strict_gpu=strict_gpu, remote_cache=remote_cache,
-            jobs=jobs, retarget_buckets=not convert_each_width)
+            jobs=jobs, retarget_buckets=not convert_each_width, calibration_images=calibration_images,
+            gate_pages=gate_pages)
         with console.status(f"[bold]{model}[/]: starting") as status:
             def progress(stage: str, message: str) -> None:
                 status.update(f"[bold]{model}[/] › {stage}: {message}")
@@ -346,6 +356,8 @@ def release(
                                       help="memory for the parity gate's workers together (e.g. 8G; 'none': "
                                            "as free memory allows); ~2 GB a worker"),
     remote_cache: Optional[str] = REMOTE_CACHE_OPTION,
+    calibration_images: Optional[Path] = CALIBRATION_IMAGES_OPTION,
+    gate_pages: Optional[Path] = GATE_PAGES_OPTION,
     as_json: bool = typer.Option(False, "--json", help="print dist/manifest.json"),
     debug: bool = typer.Option(False, "--debug"),
 ):
@@ -361,7 +373,8 @@ def release(
         with console.status("release") as status:
             result = run_release(out_dir, images, models=list(models) or None, targets=list(targets) or None,
                                  use_cache=not no_cache, remote_cache=remote_cache, workers=workers,
-                                 memory_budget=budget,
+                                 memory_budget=budget, calibration_images=calibration_images,
+                                 gate_pages=gate_pages,
                                  progress=lambda s, m: status.update(f"[bold]release[/] › {s}: {m}"))
     except ParityError as e:
         failures = getattr(e, "failures", [])

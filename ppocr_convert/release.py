@@ -189,9 +189,11 @@ def build_info(parity: dict[str, ParityRecord], rss: RssSampler | None = None, s
 def release(out_dir: Path, images_dir: Path, models: list[str] | None = None, targets: list[str] | None = None,
             use_cache: bool = True, cache_dir: Path | None = None, remote_cache: str | None = None,
             progress: ProgressFn = lambda s, m: None, workers: int | None = None,
-            memory_budget: int | None = RELEASE_MEMORY_BUDGET) -> ReleaseResult:
+            memory_budget: int | None = RELEASE_MEMORY_BUDGET, calibration_images: Path | None = None,
+            gate_pages: Path | None = None) -> ReleaseResult:
     """`workers`: the parity gate's (default: the cores, as `memory_budget` allows for all
-    workers together; None: as the machine's free memory allows)."""
+    workers together; None: as the machine's free memory allows). `calibration_images`,
+    `gate_pages`: the user's INT8 data for every model's tflite-int8 (int8_inputs.py)."""
     targets = list(targets or DEFAULT_TARGETS)
     workers = workers or default_workers(memory_budget)
     check_targets(targets)
@@ -215,7 +217,9 @@ def release(out_dir: Path, images_dir: Path, models: list[str] | None = None, ta
             rss.mark(f"convert {cfg.name}")
             progress("convert", cfg.name)
             convs[cfg.name] = convert(cfg, ConvertOptions(targets=targets, out_dir=staging, use_cache=use_cache,
-                                                          cache_dir=cache_dir, remote_cache=remote_cache),
+                                                          cache_dir=cache_dir, remote_cache=remote_cache,
+                                                          calibration_images=calibration_images,
+                                                          gate_pages=gate_pages),
                                       lambda s, m, n=cfg.name: progress("convert", f"{n} › {s}: {m}"))
         # refused before the parity run (minutes) measures what would not be published anyway
         failures = int8_failures(convs, targets)

@@ -100,3 +100,57 @@ def test_release_refuses_an_int8_file_whose_own_gate_missed_and_publishes_nothin
     assert {f["limit"] for f in e.value.failures} == {1.5}  # type: ignore[attr-defined]
     assert [p.name for p in tmp_path.iterdir()] == ["dist"] and [p.name for p in dist.iterdir()] == ["manifest.json"]
     assert (dist / "manifest.json").read_text() == "{}"
+
+
+def test_user_photos_and_gate_pages_are_what_the_int8_stage_calibrates_and_judges(int8_cls, images, session_cache,
+                                                                                   tmp_path):
+    """`--calibration-images` / `--gate-pages` on the real classifier: its lines come
+    from the user's photos first, its gate reads the user's pages, and the cache key
+    follows both (a hit on the same data, a miss when one ground-truth line changes)."""
+    import shutil
+
+    from ppocr_convert.chain import calibration as cal
+    from ppocr_convert.chain.conversion import ConvertOptions, convert
+    from ppocr_convert.config import load_model_config
+    photos, gate = tmp_path / "photos", tmp_path / "gate"
+    photos.mkdir()
+    gate.mkdir()
+    for p in images[:3]:
+        shutil.copy(p, photos / p.name)
+    rendered = cal.pages(session_cache, cal.GATE_SEED)
+    labels = {name: lines for name, lines in sorted(cal.gate_labels(rendered).items())[:3]}
+    for name in labels:
+        shutil.copy(rendered / name, gate / name)
+    (gate / "labels.json").write_text(json.dumps(labels), encoding="utf-8")
+
+    def run():
+        r = convert(load_model_config(MODEL), ConvertOptions(targets=["tflite-int8"], out_dir=tmp_path / "dist",
+                                                             cache_dir=session_cache, calibration_images=photos,
+                                                             gate_pages=gate))
+        (entry,) = r.manifests["tflite-int8"]["int8"]
+        (record,) = [s for s in r.stages if s.stage == "tflite-int8"]
+        return entry, record.cached, r.manifests["tflite-int8"]["sha256"]
+
+    entry, cached, sha = run()
+    (default,) = int8_cls.manifests["tflite-int8"]["int8"]
+    assert not cached
+    calib = entry["calibration"]
+    assert calib["sources"]["user_images"] == calib["inputs"]["user_images"] == 3
+    assert default["calibration"]["sources"]["user_images"] == 0
+    assert calib["images"] == default["calibration"]["images"] + 3
+    # the samples changed (the user's lines lead them), not only the file list
+    assert calib["digest"] != default["calibration"]["digest"]
+    assert calib["inputs"]["gate_source"] == {"user_pages": 3}
+    assert default["calibration"]["inputs"]["gate_source"] == {"rendered_pages": {"seed": cal.GATE_SEED, "n": cal.PAGES}}
+    lines = sum(len(v) for v in labels.values())
+    assert entry["gate"]["crops"] == 2 * lines < default["gate"]["crops"]
+
+    entry_again, cached, sha_again = run()
+    assert cached and sha_again == sha and entry_again["calibration"] == calib
+
+    first = next(n for n in labels if labels[n])
+    labels[first] = labels[first][:-1]   # one ground-truth line fewer
+    (gate / "labels.json").write_text(json.dumps(labels), encoding="utf-8")
+    entry_edited, cached, _ = run()
+    assert not cached and entry_edited["gate"]["crops"] == 2 * (lines - 1)
+    assert entry_edited["calibration"]["inputs"]["gate_pages"] != calib["inputs"]["gate_pages"]

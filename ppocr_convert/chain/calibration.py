@@ -52,7 +52,8 @@ def pages(root: Path, seed: int, n: int = PAGES) -> Path:
 
 
 def image_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.iterdir() if p.suffix.lower() in (".jpg", ".png"))
+    from ..ocr.image_io import list_images
+    return list_images(directory)
 
 
 def calibration_images(root: Path) -> list[Path]:
@@ -64,6 +65,15 @@ def files_digest(paths: list[Path]) -> str:
     for p in paths:
         h.update(f"{p.name}\0{sha256_file(p)}\0".encode())
     return h.hexdigest()[:16]
+
+
+def gate_labels(page_dir: Path) -> dict[str, list[dict]]:
+    return json.loads((page_dir / "labels.json").read_text(encoding="utf-8"))
+
+
+def gate_digest(page_dir: Path) -> str:
+    """Of what a gate judges: its labels and the pages they name (not other files there)."""
+    return files_digest([page_dir / "labels.json"] + [page_dir / name for name in sorted(gate_labels(page_dir))])
 
 
 def samples_digest(samples: list[np.ndarray]) -> str:
@@ -132,7 +142,7 @@ def gate_page_lines(page_dir: Path) -> list[list[tuple[np.ndarray, str]]]:
     """Per gate page, in page order: (crop, ground-truth text) of every labelled line."""
     from ..ocr import load_image
     from ..ocr.geometry import crop_rotated
-    labels = json.loads((page_dir / "labels.json").read_text(encoding="utf-8"))
+    labels = gate_labels(page_dir)
     out = []
     for name in sorted(labels):
         img = load_image(page_dir / name)
@@ -214,8 +224,10 @@ class CalibrationSet:
     samples: list[np.ndarray]
     digest: str              # of the sample tensors: what calibration saw
     images: list[str]        # file names it came from
+    user_images: int = 0     # of them, the user's (--calibration-images)
 
     def to_dict(self) -> dict:
         return {"digest": self.digest, "samples": len(self.samples), "shape": list(self.samples[0].shape),
                 "images": len(self.images), "sources": {"packaged_photos": len(image_files(calibration_dir())),
-                                                        "rendered_pages": {"seed": CALIBRATION_SEED, "n": PAGES}}}
+                                                        "rendered_pages": {"seed": CALIBRATION_SEED, "n": PAGES},
+                                                        "user_images": self.user_images}}

@@ -23,7 +23,8 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
                "ppocr_convert.chain.retarget", "ppocr_convert.tflite_opcodes", "ppocr_convert.data.calibration"),
     # calibration and gate sets (photos, rendered pages, the deployed preprocessing), the
     # quantizer recipe, the sensitivity ranking and the mixed-precision search
-    "tflite-int8": ("ppocr_convert.chain.int8_stage", "ppocr_convert.chain.quantize",
+    "tflite-int8": ("ppocr_convert.chain.int8_conversion", "ppocr_convert.chain.int8_stage",
+                    "ppocr_convert.chain.quantize",
                     "ppocr_convert.chain.bias_correction", "ppocr_convert.chain.sensitivity",
                     "ppocr_convert.chain.calibration", "ppocr_convert.chain.activation_ranges",
                     "ppocr_convert.chain.fp32_capture", "ppocr_convert.chain.integer_minimum",

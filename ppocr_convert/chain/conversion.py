@@ -27,6 +27,7 @@ from . import backend, frontend, int8_conversion, sources
 from .artifact_check import check_artifacts, expected_outputs
 from .code_digest import stage_digest
 from .inspection import inspect_cached
+from .int8_inputs import user_int8_data
 from .manifest import target_manifest
 from .passes_runner import pass_options, run_passes
 from .publish import publish_all
@@ -66,6 +67,8 @@ class ConvertOptions:
     remote_cache: str | None = None        # fsspec URL; default PPOCR_CONVERT_REMOTE_CACHE
     jobs: int | None = None                # onnx2tf runs at once (rec buckets); default: cores, memory
     retarget_buckets: bool = True          # wider rec buckets re-emitted from the narrowest (verified)
+    calibration_images: Path | None = None  # tflite-int8: the user's photos, added to the calibration set
+    gate_pages: Path | None = None         # tflite-int8: the user's labelled pages, replacing the gate pages
 
 
 @dataclass
@@ -119,6 +122,8 @@ class Conversion:
             raise ConfigError(f"--shape {n}x{c}x{h}x{w}: a det model's height and width must be multiples "
                               f"of {DET_STRIDE}", hint=f"DBNet downsamples by {DET_STRIDE}; use e.g. "
                                                        f"{n}x{c}x{fit[0]}x{fit[1]}")
+        # the user's int8 data is read now: a bad file fails before minutes of conversion
+        self.user_int8 = user_int8_data(options.calibration_images, options.gate_pages, options.targets)
         self.config, self.options, self.progress = config, options, progress
         self.shape = tuple(options.shape or config.shape)
         self.shapes = static_shapes(config, options)

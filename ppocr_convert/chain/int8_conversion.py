@@ -40,12 +40,20 @@ def build_int8(conv: "Conversion", builds: list["StaticBuild"]) -> None:
     from . import int8_stage
     config, root = conv.config, conv.cache.root
     options = int8_stage.int8_options(config)
-    images = cal.calibration_images(root)
-    # a rec bucket may look for lines of its own width on more gate pages (`[int8] gate_pages`)
-    gate_dir = cal.pages(root, cal.GATE_SEED, options["gate_pages"] if config.task == "rec" else cal.PAGES)
+    user = conv.user_int8
+    # the user's photos lead: rec and cls take their lines first (SAMPLES_PER_WIDTH a
+    # bucket), bias correction and sensitivity their first samples; det calibrates on all
+    images = user.calibration_images + cal.calibration_images(root)
+    if user.gate_pages is not None:
+        gate_dir, gate_source = user.gate_pages, {"user_pages": len(cal.gate_labels(user.gate_pages))}
+    else:
+        # a rec bucket may look for lines of its own width on more gate pages (`[int8] gate_pages`)
+        n = options["gate_pages"] if config.task == "rec" else cal.PAGES
+        gate_dir, gate_source = cal.pages(root, cal.GATE_SEED, n), {"rendered_pages": {"seed": cal.GATE_SEED, "n": n}}
     partner_task = "rec" if config.task == "det" else "det"
     partner_cfg, partner_files = partner_fp32(conv, partner_task)
-    inputs = {"images": cal.files_digest(images), "gate_pages": cal.files_digest(cal.image_files(gate_dir)),
+    inputs = {"images": cal.files_digest(images), "user_images": len(user.calibration_images),
+              "gate_pages": cal.gate_digest(gate_dir), "gate_source": gate_source,
               "partner": {"model": partner_cfg.name, "files": [sha256_file(p) for p in partner_files]}}
     widths = [b.shape[3] for b in builds]
     shared: dict = {}  # crops and gate lines, computed once for every bucket (only on a miss)
@@ -61,7 +69,9 @@ def build_int8(conv: "Conversion", builds: list["StaticBuild"]) -> None:
             shared["gate"] = cal.gate_page_lines(gate_dir)
         if config.task == "rec":
             samples = cal.rec_samples(shared["crops"], config, shape[3], widths)
-            chosen = cal.bucket_gate_lines(shared["gate"], config.shape[2], shape[3], widths)
+            # the user's pages are judged whole; rendered ones add pages only for lines of this width
+            base = len(shared["gate"]) if user.gate_pages is not None else cal.PAGES
+            chosen = cal.bucket_gate_lines(shared["gate"], config.shape[2], shape[3], widths, base_pages=base)
             return samples, int8_stage.rec_gate(config, chosen, shape[3], fp32, options)
         samples = cal.cls_samples(cal.both_orientations(shared["crops"]), config)
         gate_crops = cal.both_orientations([c for page in shared["gate"] for c, _ in page])
@@ -79,8 +89,8 @@ def build_int8(conv: "Conversion", builds: list["StaticBuild"]) -> None:
             fp32 = fp32_path.read_bytes()
             conv.progress("tflite-int8", f"{tag} calibration and gate sets")
             samples, gate = samples_and_gate(shape, fp32, tmp)
-            calibration = {**cal.CalibrationSet(samples, cal.samples_digest(samples),
-                                                [p.name for p in images]).to_dict(), "inputs": inputs}
+            calibration = {**cal.CalibrationSet(samples, cal.samples_digest(samples), [p.name for p in images],
+                                                len(user.calibration_images)).to_dict(), "inputs": inputs}
             result = int8_stage.quantize_model(fp32, samples, gate, options, calibration,
                                                lambda m: conv.progress("tflite-int8", f"{tag} {m}"),
                                                input_range=cal.input_range(config))

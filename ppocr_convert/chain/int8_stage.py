@@ -22,7 +22,6 @@ recipe, blocks kept, gate figures per step, the sensitivity ranking.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -136,7 +135,7 @@ def det_gate(config: ModelConfig, page_dir: Path, rec_config: ModelConfig, rec_m
     from .. import model_params
     from ..ocr import load_image
     from ..parity.labelled_reading import PipelineFiles, read_pages, scores
-    labels = json.loads((page_dir / "labels.json").read_text(encoding="utf-8"))
+    labels = cal.gate_labels(page_dir)
     pages = [(name, load_image(page_dir / name)) for name in sorted(labels)]
     path = work / "gate-det.tflite"
     files = PipelineFiles(path, rec_models, model_params.charset(rec_config),
