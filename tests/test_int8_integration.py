@@ -141,7 +141,8 @@ def test_user_photos_and_gate_pages_are_what_the_int8_stage_calibrates_and_judge
     # the samples changed (the user's lines lead them), not only the file list
     assert calib["digest"] != default["calibration"]["digest"]
     assert calib["inputs"]["gate_source"] == {"user_pages": 3}
-    assert default["calibration"]["inputs"]["gate_source"] == {"rendered_pages": {"seed": cal.GATE_SEED, "n": cal.PAGES}}
+    rendered_source = {"rendered_pages": {"seed": cal.GATE_SEED, "n": cal.PAGES}}
+    assert default["calibration"]["inputs"]["gate_source"] == rendered_source
     lines = sum(len(v) for v in labels.values())
     assert entry["gate"]["crops"] == 2 * lines < default["gate"]["crops"]
 
