@@ -44,6 +44,7 @@ def build_int8(conv: "Conversion", builds: list["StaticBuild"]) -> None:
     # the user's photos lead: rec and cls take their lines first (SAMPLES_PER_WIDTH a
     # bucket), bias correction and sensitivity their first samples; det calibrates on all
     images = user.calibration_images + cal.calibration_images(root)
+    gate_source: dict[str, object]  # recorded in int8.json: where the gate's pages came from
     if user.gate_pages is not None:
         gate_dir, gate_source = user.gate_pages, {"user_pages": len(cal.gate_labels(user.gate_pages))}
     else:
