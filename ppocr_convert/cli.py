@@ -262,6 +262,8 @@ def parity(
     no_cache: bool = typer.Option(False, "--no-cache", help="recompute every image and rewrite its cached result"),
     html_images: int = typer.Option(50, "--html-images", help="report.html of a set over 200 images shows the "
                                                               "worst N"),
+    calibration_images: Optional[Path] = CALIBRATION_IMAGES_OPTION,
+    gate_pages: Optional[Path] = GATE_PAGES_OPTION,
     as_json: bool = typer.Option(False, "--json", help="print the per-stage summary as JSON"),
     debug: bool = typer.Option(False, "--debug"),
 ):
@@ -291,7 +293,7 @@ def parity(
                              progress=lambda s, m: status.update(f"[bold]{pipe.name}[/] › {s}: {m}"),
                              labels=load_labels(labels) if labels else None, workers=workers, engine=engine,
                              ray_address=ray_address, results_cache=cache_root() / RESULTS_CACHE_DIR,
-                             refresh=no_cache)
+                             refresh=no_cache, calibration_images=calibration_images, gate_pages=gate_pages)
             try:
                 write_report(run, out_dir, images, html_images=html_images)
             finally:

@@ -143,3 +143,13 @@ def test_gate_digest_follows_labels_and_labelled_pages_only(tmp_path):
     labels["a.png"][0]["text"] = "abd"            # its ground truth
     (d / "labels.json").write_text(json.dumps(labels))
     assert cal.gate_digest(d) not in (before, changed_page)
+
+
+def test_parity_with_bad_user_data_fails_before_converting_and_leaves_no_run_dir(tmp_path, monkeypatch, images):
+    """parity takes the same flags (it measures the int8 file convert built with them); a bad
+    directory fails at once, and the run's work dir goes with it."""
+    monkeypatch.setenv("PPOCR_CONVERT_CACHE", str(tmp_path / "cache"))
+    r = CliRunner().invoke(app, ["parity", "PP-OCRv5_mobile", "--images", str(images[0].parent), "-t", "tflite-int8",
+                                 "--gate-pages", str(tmp_path / "nowhere"), "--out", str(tmp_path / "parity")])
+    assert r.exit_code == 3 and "--gate-pages" in r.output and "labelled pages" in r.output
+    assert not (tmp_path / "parity").exists() and not list(tmp_path.glob(".parity-work/parity-run-*"))

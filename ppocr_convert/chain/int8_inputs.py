@@ -29,10 +29,9 @@ class UserInt8Data:
     gate_pages: Path | None          # a labelled page directory replacing the rendered gate pages
 
 
-def _directory(path: Path, flag: str) -> Path:
+def _directory(path: Path, flag: str, holds: str) -> Path:
     if not path.is_dir():
-        raise SourceError(f"{flag} {path}: not a directory",
-                          hint=f"pass a directory of images ({SUFFIXES})")
+        raise SourceError(f"{flag} {path}: not a directory", hint=f"pass a directory of {holds}")
     return path
 
 
@@ -46,7 +45,7 @@ def _readable(path: Path, flag: str) -> None:
 def calibration_images(directory: Path) -> list[Path]:
     """The image files of `directory`, each checked to decode."""
     flag = "--calibration-images"
-    images = list_images(_directory(directory, flag))
+    images = list_images(_directory(directory, flag, f"images ({SUFFIXES})"))
     if not images:
         raise SourceError(f"{flag} {directory}: no images ({SUFFIXES})",
                           hint="put the photos your app reads there")
@@ -60,7 +59,7 @@ def gate_pages(directory: Path) -> Path:
     `ppocr-convert evalset` writes and `parity --labels` reads), checked whole."""
     from ..parity.labels import load_labels
     flag = "--gate-pages"
-    labels_path = _directory(directory, flag) / "labels.json"
+    labels_path = _directory(directory, flag, "labelled pages (labels.json + the images it names)") / "labels.json"
     if not labels_path.is_file():
         raise SourceError(f"{flag} {directory}: no labels.json",
                           hint='labels.json: {"image.jpg": [{"text": "...", "box": [[x, y], ...4]}]} beside '

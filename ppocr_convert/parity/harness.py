@@ -91,13 +91,17 @@ class ParityRun:
 
 
 def build_stage_models(pipe: PipelineConfig, targets: list[str], work_dir: Path, cache_dir: Path | None,
-                       progress: ProgressFn) -> tuple[dict[str, StageModels], dict]:
+                       progress: ProgressFn, calibration_images: Path | None = None,
+                       gate_pages: Path | None = None) -> tuple[dict[str, StageModels], dict]:
+    """`calibration_images`, `gate_pages`: the user's INT8 data (chain/int8_inputs.py), so
+    the tflite-int8 stage measured is the one `convert` built with them."""
     det_cfg, rec_cfg = pipe.det_config, pipe.rec_config
     convs = {}
     for cfg in (det_cfg, rec_cfg):
         progress("convert", cfg.name)
         convs[cfg.name] = convert(cfg, ConvertOptions(targets=[t for t in targets], out_dir=work_dir / "artifacts",
-                                                      cache_dir=cache_dir), progress)
+                                                      cache_dir=cache_dir, calibration_images=calibration_images,
+                                                      gate_pages=gate_pages), progress)
     progress("reference", "Paddle reference models")
     det_ref, det_prov = reference_dir(det_cfg, cache_dir=cache_dir)
     rec_ref, rec_prov = reference_dir(rec_cfg, cache_dir=cache_dir)
@@ -127,7 +131,8 @@ def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], wor
                stage_models: dict[str, StageModels] | None = None, labels: dict | None = None,
                with_strategies: bool = True, workers: int | None = 1, engine: str = "local",
                ray_address: str | None = None, results_cache: Path | None = None,
-               refresh: bool = False) -> ParityRun:
+               refresh: bool = False, calibration_images: Path | None = None,
+               gate_pages: Path | None = None) -> ParityRun:
     """`labels`: optional ground truth {image name: [{"text", "box"}]}; every stage (and the
     reference) is then also scored against it.
 
@@ -150,72 +155,79 @@ def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], wor
     work_dir.mkdir(parents=True, exist_ok=True)
     sweep_stale_runs(work_dir)
     run_dir = Path(tempfile.mkdtemp(dir=work_dir, prefix=f"parity-run-{os.getpid()}-"))
-    start = time.perf_counter()
-    with RssSampler() as rss:
-        if stage_models is None:
-            stage_models, provenance = build_stage_models(pipe, targets, work_dir, cache_dir, progress)
-        # the static-shape strategies on dynamic weights (plain recipe, deployed det + one rec
-        # width, ...) cost three more pipeline runs per image; a benchmark may skip them. They
-        # run on onnx-raw if converted, else on the reference.
-        strategy_stage = ("onnx-raw" if "onnx-raw" in targets else "paddle") if with_strategies else None
-        spec = WorkSpec(pipe, {s: stage_models[s] for s in ["paddle", *targets]}, list(targets), strategy_stage)
-        store = ResultStore(results_cache if results_cache is not None else run_dir / "entries")
-        keys = image_keys(spec, images, labels)
-        todo = [ImageTask(i, path, labels.get(path.name, []) if labels is not None else None)
-                for i, path in enumerate(images) if refresh or results_cache is None or not store.has(keys[i])]
-        progress("images", f"{len(images) - len(todo)} of {len(images)} images already measured, "
-                           f"{len(todo)} to run ({the_engine.name}, {the_engine.workers} workers)")
-        done = len(images) - len(todo)
-        with ResultsWriter(run_dir / "results.partial.jsonl") as partial:
-            for result in the_engine.run(spec, todo):
-                store.put(keys[result.index], result)  # durable before it counts as done
-                partial.write(result)
-                done += 1
-                progress("images", f"{done}/{len(images)} {result.image}")
-        aggregated = aggregate(store, keys, images, run_dir / "results.jsonl", len(targets) > 0)
-    seconds = time.perf_counter() - start
+    # the caller removes it after reading the report (ParityRun.remove); a run that fails
+    # removes it here, so a bad input leaves nothing behind
+    try:
+        start = time.perf_counter()
+        with RssSampler() as rss:
+            if stage_models is None:
+                stage_models, provenance = build_stage_models(pipe, targets, work_dir, cache_dir, progress,
+                                                              calibration_images, gate_pages)
+            # the static-shape strategies on dynamic weights (plain recipe, deployed det + one rec
+            # width, ...) cost three more pipeline runs per image; a benchmark may skip them. They
+            # run on onnx-raw if converted, else on the reference.
+            strategy_stage = ("onnx-raw" if "onnx-raw" in targets else "paddle") if with_strategies else None
+            spec = WorkSpec(pipe, {s: stage_models[s] for s in ["paddle", *targets]}, list(targets), strategy_stage)
+            store = ResultStore(results_cache if results_cache is not None else run_dir / "entries")
+            keys = image_keys(spec, images, labels)
+            todo = [ImageTask(i, path, labels.get(path.name, []) if labels is not None else None)
+                    for i, path in enumerate(images) if refresh or results_cache is None or not store.has(keys[i])]
+            progress("images", f"{len(images) - len(todo)} of {len(images)} images already measured, "
+                               f"{len(todo)} to run ({the_engine.name}, {the_engine.workers} workers)")
+            done = len(images) - len(todo)
+            with ResultsWriter(run_dir / "results.partial.jsonl") as partial:
+                for result in the_engine.run(spec, todo):
+                    store.put(keys[result.index], result)  # durable before it counts as done
+                    partial.write(result)
+                    done += 1
+                    progress("images", f"{done}/{len(images)} {result.image}")
+            aggregated = aggregate(store, keys, images, run_dir / "results.jsonl", len(targets) > 0)
+        seconds = time.perf_counter() - start
 
-    per_image, skipped, strategy_names = aggregated.per_image, aggregated.skipped, aggregated.strategy_names
-    if images and not aggregated.n_scored:
-        raise ParityError(f"none of the {len(images)} images could be scored; first: {skipped[0].reason}",
-                          hint="pass a directory of readable photos (.jpg/.png)")
-    dparams, rparams = model_params.det_params(det_cfg), model_params.rec_params(rec_cfg)
-    widths = list(rec_cfg.raw.get("widths") or [rec_cfg.shape[3]])
-    inline = aggregated.n_scored <= PER_IMAGE_INLINE_MAX
-    report = ParityReport(
-        pipeline=pipe.name,
-        models={"det": det_cfg.name, "rec": rec_cfg.name},
-        reference=ReferenceInfo(
-            stage="paddle",
-            det_resize={k: det_cfg.preprocess.get(k) for k in ("limit_side_len", "limit_type", "max_side_limit")},
-            rec_height=rparams.height, rec_min_width=rparams.width, drop_score=pipe.drop_score, models=provenance,
-            ground_truth=(ground_truth_summary([e.reference.ground_truth for e in per_image.values()])
-                          if labels is not None else None)),
-        deployed=DeployedRecipe(list(det_cfg.shape[2:]), dparams.resize_mode, dparams.upscale, dparams.pad_value,
-                                widths[0], widths),
-        labels=labels is not None,
-        # static-shape recipes on the same (dynamic) weights, to show what each recipe costs
-        strategies={name: strategy_summary(name, per_image) for name in strategy_names},
-        targets=list(targets),
-        images=list(per_image),
-        skipped_images=skipped,
-        stages={s: summarise_stage(s, per_image) for s in targets},
-        failures=[],
-        per_image={},
-        results_file=RESULTS_FILE,
-        per_image_inline=inline,
-    )
-    apply_gate(report, pipe.tolerances)
-    if inline:  # small sets keep every image's full results in report.json too
-        report.per_image = {line["image"]: from_jsonable(ImageEntry, line["entry"])
-                            for line in read_results(run_dir / "results.jsonl") if "entry" in line}
-    heatmaps = {(line["image"], stage): store.heatmap_path(keys[i], stage)
-                for i, line in enumerate(read_results(run_dir / "results.jsonl"))
-                for stage in ((line.get("entry") or {}).get("stages") or {})}
-    worker_rss = dict(getattr(the_engine, "worker_peak_rss_mb", {}))
-    return ParityRun(report, heatmaps, rss.peak_mb, run_dir=run_dir, computed=len(todo),
-                     reused=len(images) - len(todo), seconds=seconds, engine=the_engine.name,
-                     workers=the_engine.workers, worker_peak_rss_mb=list(worker_rss.values()))
+        per_image, skipped, strategy_names = aggregated.per_image, aggregated.skipped, aggregated.strategy_names
+        if images and not aggregated.n_scored:
+            raise ParityError(f"none of the {len(images)} images could be scored; first: {skipped[0].reason}",
+                              hint="pass a directory of readable photos (.jpg/.png)")
+        dparams, rparams = model_params.det_params(det_cfg), model_params.rec_params(rec_cfg)
+        widths = list(rec_cfg.raw.get("widths") or [rec_cfg.shape[3]])
+        inline = aggregated.n_scored <= PER_IMAGE_INLINE_MAX
+        report = ParityReport(
+            pipeline=pipe.name,
+            models={"det": det_cfg.name, "rec": rec_cfg.name},
+            reference=ReferenceInfo(
+                stage="paddle",
+                det_resize={k: det_cfg.preprocess.get(k) for k in ("limit_side_len", "limit_type", "max_side_limit")},
+                rec_height=rparams.height, rec_min_width=rparams.width, drop_score=pipe.drop_score, models=provenance,
+                ground_truth=(ground_truth_summary([e.reference.ground_truth for e in per_image.values()])
+                              if labels is not None else None)),
+            deployed=DeployedRecipe(list(det_cfg.shape[2:]), dparams.resize_mode, dparams.upscale, dparams.pad_value,
+                                    widths[0], widths),
+            labels=labels is not None,
+            # static-shape recipes on the same (dynamic) weights, to show what each recipe costs
+            strategies={name: strategy_summary(name, per_image) for name in strategy_names},
+            targets=list(targets),
+            images=list(per_image),
+            skipped_images=skipped,
+            stages={s: summarise_stage(s, per_image) for s in targets},
+            failures=[],
+            per_image={},
+            results_file=RESULTS_FILE,
+            per_image_inline=inline,
+        )
+        apply_gate(report, pipe.tolerances)
+        if inline:  # small sets keep every image's full results in report.json too
+            report.per_image = {line["image"]: from_jsonable(ImageEntry, line["entry"])
+                                for line in read_results(run_dir / "results.jsonl") if "entry" in line}
+        heatmaps = {(line["image"], stage): store.heatmap_path(keys[i], stage)
+                    for i, line in enumerate(read_results(run_dir / "results.jsonl"))
+                    for stage in ((line.get("entry") or {}).get("stages") or {})}
+        worker_rss = dict(getattr(the_engine, "worker_peak_rss_mb", {}))
+        return ParityRun(report, heatmaps, rss.peak_mb, run_dir=run_dir, computed=len(todo),
+                         reused=len(images) - len(todo), seconds=seconds, engine=the_engine.name,
+                         workers=the_engine.workers, worker_peak_rss_mb=list(worker_rss.values()))
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def sweep_stale_runs(work_dir: Path) -> None:
