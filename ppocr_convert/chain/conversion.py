@@ -67,7 +67,7 @@ class ConvertOptions:
     remote_cache: str | None = None        # fsspec URL; default PPOCR_CONVERT_REMOTE_CACHE
     jobs: int | None = None                # onnx2tf runs at once (rec buckets); default: cores, memory
     retarget_buckets: bool = True          # wider rec buckets re-emitted from the narrowest (verified)
-    calibration_images: Path | None = None  # tflite-int8: the user's photos, added to the calibration set
+    calibration_images: Path | None = None  # tflite-int8: the user's photos, calibrated on first
     gate_pages: Path | None = None         # tflite-int8: the user's labelled pages, replacing the gate pages
 
 

@@ -25,7 +25,7 @@ SUFFIXES = " ".join(IMAGE_SUFFIXES)
 
 @dataclass(frozen=True)
 class UserInt8Data:
-    calibration_images: list[Path]   # added to the packaged calibration set
+    calibration_images: list[Path]   # calibrated on ahead of the packaged set
     gate_pages: Path | None          # a labelled page directory replacing the rendered gate pages
 
 
