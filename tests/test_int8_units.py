@@ -334,6 +334,21 @@ def test_report_int8_rows_from_manifest_entries():
                                                                     "argmax agreement 99.4 % on 175 lines"]
 
 
+def test_report_int8_rows_say_whose_photos_and_pages_calibrated_and_gated():
+    from ppocr_convert.parity.int8_view import build_int8, calibration_sources, int8_summary
+    packaged = {"digest": "abcd", "images": 31, "sources": {"user_images": 0},
+                "inputs": {"gate_source": {"rendered_pages": {"seed": 2, "n": 12}}}}
+    yours = {"digest": "ef01", "images": 50, "sources": {"user_images": 19},
+             "inputs": {"gate_source": {"user_pages": 8}}}
+    assert calibration_sources(packaged) == "31 images; gate on 12 rendered pages (seed 2)"
+    assert calibration_sources(yours) == "50 images (19 yours, first); gate on your 8 labelled pages"
+    assert calibration_sources({"digest": "abcd"}) == ""   # manifests from before the sources were kept
+    rows = build_int8({"int8": {"det": int8_summary([{"width": 1024, "gate": {"passed": True}, "calibration": c}
+                                                     for c in (packaged, yours)])}})
+    assert [r.sources for r in rows] == [calibration_sources(packaged), calibration_sources(yours)]
+    assert [r.calibration for r in rows] == ["abcd", "ef01"]
+
+
 def _entry(width: int, passed: bool, missed: list[tuple[str, float, float]] = (), **figures) -> dict:
     return {"width": width, "gate": {"passed": passed, **figures,
                                      "missed": [{"metric": m, "value": v, "limit": lim} for m, v, lim in missed]}}

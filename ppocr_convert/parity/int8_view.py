@@ -19,8 +19,21 @@ def int8_summary(entries: list[dict]) -> list[dict]:
                     "kept_blocks": [b["name"] for b in e.get("kept_blocks", [])],
                     "kept_ops": len(e.get("kept_ops", [])), "integer": e.get("integer", {}),
                     "calibration": e.get("calibration", {}).get("digest"),
+                    "calibration_sources": calibration_sources(e.get("calibration", {})),
                     "sensitivity": e.get("sensitivity", {}).get("blocks", [])[:10]})
     return out
+
+
+def calibration_sources(calibration: dict) -> str:
+    """Where calibration and gate data came from, in words: whose photos, whose pages."""
+    images, user = calibration.get("images"), calibration.get("sources", {}).get("user_images", 0)
+    gate = calibration.get("inputs", {}).get("gate_source", {})
+    parts = [f"{images} images" + (f" ({user} yours, first)" if user else "")] if images is not None else []
+    if "user_pages" in gate:
+        parts.append(f"gate on your {gate['user_pages']} labelled pages")
+    elif "rendered_pages" in gate:
+        parts.append(f"gate on {gate['rendered_pages']['n']} rendered pages (seed {gate['rendered_pages']['seed']})")
+    return "; ".join(parts)
 
 
 @dataclass
@@ -31,7 +44,8 @@ class Int8Row:
     passed: bool | None
     kept: str
     integer: str
-    calibration: str
+    calibration: str                      # digest of the calibration tensors
+    sources: str                          # calibration_sources()
     ranking: list[tuple[str, str, str]]   # (block, score, worst op)
 
 
@@ -62,5 +76,5 @@ def build_int8(models: dict) -> list[Int8Row]:
                        for b in e.get("sensitivity", [])]
             rows.append(Int8Row(model, f"w{e['width']}" if len(entries) > 1 else "", gate, e.get("passed"), kept,
                                 f"{verdict}; int8 weights {_pct(integer.get('int8_weight_share'))}",
-                                str(e.get("calibration") or ""), ranking))
+                                str(e.get("calibration") or ""), e.get("calibration_sources", ""), ranking))
     return rows
