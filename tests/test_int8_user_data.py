@@ -23,7 +23,9 @@ BOX = [[4, 4], [60, 4], [60, 20], [4, 20]]
 
 def photo(path: Path, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
-    cv2.imwrite(str(path), rng.integers(0, 255, (32, 64, 3), dtype=np.uint8))
+    # imencode + write_bytes: cv2.imwrite crashes on a name that is not valid UTF-8
+    ok, data = cv2.imencode(path.suffix, rng.integers(0, 255, (32, 64, 3), dtype=np.uint8))
+    path.write_bytes(data.tobytes())
     return path
 
 
@@ -75,6 +77,12 @@ def test_gate_pages_accepts_an_evalset_style_directory(tmp_path):
     ("folder in name", "is not a file name"),
     ("no lines", "no labelled lines"),
     ("unreadable page", "not a readable image"),
+    ("flat box", "has no area"),
+    ("point box", "has no area"),
+    ("huge box", "px on a 64x32 page"),
+    ("NaN corner", "not a finite number"),
+    ("text corner", "not a finite number"),
+    ("boolean corner", "not a finite number"),
 ])
 def test_bad_gate_pages_are_one_line_naming_the_cause(tmp_path, case, expect):
     d = labelled(tmp_path / "gate")
@@ -93,6 +101,13 @@ def test_bad_gate_pages_are_one_line_naming_the_cause(tmp_path, case, expect):
         labels_path.write_text(json.dumps({"a.png": [], "b.jpg": []}))
     elif case == "unreadable page":
         (d / "a.png").write_text("text, not pixels")
+    else:   # a box the gate could not cut (or would cut a gigabyte from); NaN is valid JSON to Python
+        box = {"flat box": [[4, 4], [60, 4], [60, 4], [4, 4]], "point box": [[9, 9]] * 4,
+               "huge box": [[0, 0], [100000, 0], [100000, 20], [0, 20]],
+               "NaN corner": [[4, 4], [60, 4], [60, float("nan")], [4, 20]],
+               "text corner": [["a", "b"], [60, 4], [60, 20], [4, 20]],
+               "boolean corner": [[True, 4], [60, 4], [60, 20], [4, 20]]}[case]
+        labels_path.write_text(json.dumps({"a.png": [{"text": "abc", "box": BOX}, {"text": "x", "box": box}]}))
     with pytest.raises(SourceError) as e:
         gate_pages(d)
     assert expect in str(e.value) and "\n" not in str(e.value) and e.value.hint
@@ -152,4 +167,15 @@ def test_parity_with_bad_user_data_fails_before_converting_and_leaves_no_run_dir
     r = CliRunner().invoke(app, ["parity", "PP-OCRv5_mobile", "--images", str(images[0].parent), "-t", "tflite-int8",
                                  "--gate-pages", str(tmp_path / "nowhere"), "--out", str(tmp_path / "parity")])
     assert r.exit_code == 3 and "--gate-pages" in r.output and "labelled pages" in r.output
-    assert not (tmp_path / "parity").exists() and not list(tmp_path.glob(".parity-work/parity-run-*"))
+    assert not (tmp_path / "parity").exists() and not (tmp_path / ".parity-work").exists()
+
+
+def test_a_photo_name_that_is_not_utf8_is_read_and_digested(tmp_path):
+    """Linux file names are bytes: a Latin-1 name decodes to a surrogate in Python."""
+    import os
+    name = os.fsdecode(b"caf\xe9.png")
+    photo(tmp_path / name)
+    (path,) = calibration_images(tmp_path)
+    digest = cal.files_digest([path])
+    photo(tmp_path / name, seed=1)
+    assert len(digest) == 16 and cal.files_digest([path]) != digest

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,12 +63,14 @@ def calibration_images(root: Path) -> list[Path]:
 def files_digest(paths: list[Path]) -> str:
     h = hashlib.sha256()
     for p in paths:
-        h.update(f"{p.name}\0{sha256_file(p)}\0".encode())
+        # fsencode: a name that is not valid UTF-8 (a user's photo) hashes as its bytes
+        h.update(os.fsencode(p.name) + f"\0{sha256_file(p)}\0".encode())
     return h.hexdigest()[:16]
 
 
 def gate_labels(page_dir: Path) -> dict[str, list[dict]]:
-    return json.loads((page_dir / "labels.json").read_text(encoding="utf-8"))
+    from ..parity.labels import load_labels
+    return load_labels(page_dir / "labels.json")
 
 
 def gate_digest(page_dir: Path) -> str:

@@ -41,9 +41,13 @@ def build_int8(conv: "Conversion", builds: list["StaticBuild"]) -> None:
     config, root = conv.config, conv.cache.root
     options = int8_stage.int8_options(config)
     user = conv.user_int8
-    # the user's photos lead: rec and cls take their lines first (SAMPLES_PER_WIDTH a
-    # bucket), bias correction and sensitivity their first samples; det calibrates on all
-    images = user.calibration_images + cal.calibration_images(root)
+    # the user's photos lead: rec and cls take the lines cut from them first (per bucket,
+    # those routed to it, then others; SAMPLES_PER_WIDTH in all), bias correction and
+    # sensitivity the first samples. det holds every sample at its canvas (12 MB at
+    # 1024²): it takes the first SAMPLES_PER_WIDTH of the user's photos, then the packaged set
+    packaged = cal.calibration_images(root)
+    images = user.calibration_images + packaged
+    det_images = user.calibration_images[:cal.SAMPLES_PER_WIDTH] + packaged
     gate_source: dict[str, object]  # recorded in int8.json: where the gate's pages came from
     if user.gate_pages is not None:
         gate_dir, gate_source = user.gate_pages, {"user_pages": len(cal.gate_labels(user.gate_pages))}
@@ -61,7 +65,7 @@ def build_int8(conv: "Conversion", builds: list["StaticBuild"]) -> None:
 
     def samples_and_gate(shape: tuple, fp32: bytes, work: Path):
         if config.task == "det":
-            samples = cal.det_samples(config, images)
+            samples = cal.det_samples(config, det_images)
             gate = int8_stage.det_gate(config, gate_dir, partner_cfg, partner_files, fp32, options, work)
             return samples, gate
         if "crops" not in shared:
@@ -70,7 +74,7 @@ def build_int8(conv: "Conversion", builds: list["StaticBuild"]) -> None:
             shared["gate"] = cal.gate_page_lines(gate_dir)
         if config.task == "rec":
             samples = cal.rec_samples(shared["crops"], config, shape[3], widths)
-            # the user's pages are judged whole; rendered ones add pages only for lines of this width
+            # the user's pages: all of them (rendered ones: 12, more only for lines of this width)
             base = len(shared["gate"]) if user.gate_pages is not None else cal.PAGES
             chosen = cal.bucket_gate_lines(shared["gate"], config.shape[2], shape[3], widths, base_pages=base)
             return samples, int8_stage.rec_gate(config, chosen, shape[3], fp32, options)
@@ -90,8 +94,9 @@ def build_int8(conv: "Conversion", builds: list["StaticBuild"]) -> None:
             fp32 = fp32_path.read_bytes()
             conv.progress("tflite-int8", f"{tag} calibration and gate sets")
             samples, gate = samples_and_gate(shape, fp32, tmp)
-            calibration = {**cal.CalibrationSet(samples, cal.samples_digest(samples), [p.name for p in images],
-                                                len(user.calibration_images)).to_dict(), "inputs": inputs}
+            used = det_images if config.task == "det" else images
+            calibration = {**cal.CalibrationSet(samples, cal.samples_digest(samples), [p.name for p in used],
+                                                len(used) - len(packaged)).to_dict(), "inputs": inputs}
             result = int8_stage.quantize_model(fp32, samples, gate, options, calibration,
                                                lambda m: conv.progress("tflite-int8", f"{tag} {m}"),
                                                input_range=cal.input_range(config))

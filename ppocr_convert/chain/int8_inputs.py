@@ -35,9 +35,10 @@ def _directory(path: Path, flag: str, holds: str) -> Path:
     return path
 
 
-def _readable(path: Path, flag: str) -> None:
+def _readable(path: Path, flag: str) -> tuple[int, ...]:
+    """The decoded image's shape."""
     try:
-        load_image(path)
+        return load_image(path).shape
     except ImageLoadError as e:
         raise SourceError(f"{flag}: {e}", hint="remove or replace that file; nothing was converted") from e
 
@@ -69,10 +70,26 @@ def gate_pages(directory: Path) -> Path:
         if Path(name).name != name:
             raise SourceError(f"{flag} {labels_path}: {name!r} is not a file name in {directory}",
                               hint="key each page by its file name, without folders")
-        _readable(directory / name, flag)
+        height, width = _readable(directory / name, flag)[:2]
+        for i, line in enumerate(labels[name]):
+            _croppable(line["box"], (height, width), f"{flag} {labels_path}: {name} line {i}")
     if not any(labels.values()):
         raise SourceError(f"{flag} {labels_path}: no labelled lines", hint="a gate needs lines to read")
     return directory
+
+
+def _croppable(box: list, page_hw: tuple[int, int], where: str) -> None:
+    """The gate cuts each labelled line as the pipeline does (ocr.geometry.crop_rotated):
+    a box without area cannot be cut, and one far larger than its page would allocate
+    a crop of that size."""
+    from ..ocr.geometry import crop_size
+    w, h = crop_size(box)
+    if w < 1 or h < 1:
+        raise SourceError(f"{where}: box {box} has no area ({w}x{h} px)",
+                          hint="corners in order top-left, top-right, bottom-right, bottom-left")
+    if max(w, h) > 2 * max(page_hw):
+        raise SourceError(f"{where}: box {box} spans {w}x{h} px on a {page_hw[1]}x{page_hw[0]} page",
+                          hint="box corners are pixel coordinates of that page")
 
 
 def user_int8_data(calibration_dir: Path | None, gate_dir: Path | None, targets: list[str]) -> UserInt8Data:

@@ -33,13 +33,19 @@ def sort_boxes(boxes: np.ndarray) -> np.ndarray:
     return boxes[sort_order(boxes)] if len(boxes) else boxes
 
 
+def crop_size(box) -> tuple[int, int]:
+    """(width, height) of the upright crop `crop_rotated` cuts for the quad (tl, tr, br, bl)."""
+    points = np.asarray(box, dtype=np.float32).reshape(4, 2)
+    return (int(max(np.linalg.norm(points[0] - points[1]), np.linalg.norm(points[2] - points[3]))),
+            int(max(np.linalg.norm(points[0] - points[3]), np.linalg.norm(points[1] - points[2]))))
+
+
 def crop_rotated(img: np.ndarray, box: np.ndarray) -> np.ndarray:
     """get_rotate_crop_image: perspective-warp the quad (tl, tr, br, bl) to an upright
     rectangle; crops at least 1.5x taller than wide are rotated 90° (counter-clockwise)
     so vertical text reads left-to-right for the recogniser."""
     points = np.asarray(box, dtype=np.float32).reshape(4, 2)
-    crop_w = int(max(np.linalg.norm(points[0] - points[1]), np.linalg.norm(points[2] - points[3])))
-    crop_h = int(max(np.linalg.norm(points[0] - points[3]), np.linalg.norm(points[1] - points[2])))
+    crop_w, crop_h = crop_size(points)
     if crop_w < 1 or crop_h < 1:
         raise ValueError(f"degenerate box {points.tolist()} gives a {crop_w}x{crop_h} crop")
     pts_std = np.float32([[0, 0], [crop_w, 0], [crop_w, crop_h], [0, crop_h]])

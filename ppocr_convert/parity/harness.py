@@ -12,6 +12,7 @@ aggregated from the stored results. The result is a typed `ParityReport`
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -227,6 +228,8 @@ def run_parity(pipe: PipelineConfig, images: list[Path], targets: list[str], wor
                          workers=the_engine.workers, worker_peak_rss_mb=list(worker_rss.values()))
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):   # the work dir too, when nothing else is in it
+            work_dir.rmdir()
         raise
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from ..errors import SourceError
@@ -23,4 +24,12 @@ def load_labels(path: Path) -> dict[str, list[dict]]:
                     and len(box) == 4 and all(isinstance(p, list) and len(p) == 2 for p in box)):
                 raise SourceError(f"labels {path}: {image} line {i} needs 'text' and a 4-point 'box'",
                                   hint='each line: {"text": "...", "box": [[x, y], [x, y], [x, y], [x, y]]}')
+            if not all(_finite_number(v) for p in box for v in p):
+                raise SourceError(f"labels {path}: {image} line {i}: box {box} holds a value that is not a "
+                                  "finite number", hint="box corners are pixel coordinates [x, y]")
     return data
+
+
+def _finite_number(v) -> bool:
+    # JSON's true/false parse as bool, a subclass of int; NaN and Infinity parse as floats
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
