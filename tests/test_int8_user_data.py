@@ -179,3 +179,16 @@ def test_a_photo_name_that_is_not_utf8_is_read_and_digested(tmp_path):
     digest = cal.files_digest([path])
     photo(tmp_path / name, seed=1)
     assert len(digest) == 16 and cal.files_digest([path]) != digest
+
+
+def test_release_with_bad_user_data_fails_at_once_and_publishes_nothing(tmp_path, images):
+    from ppocr_convert.release import release
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "manifest.json").write_text("{}")   # the previous release, left as it was
+    d = labelled(tmp_path / "gate", {"a.png": [{"text": "abc", "box": [[4, 4], [60, 4], [60, 4], [4, 4]]}]})
+    with pytest.raises(SourceError, match="has no area"):
+        release(dist, images[0].parent, models=["ch_ppocr_mobile_v2.0_cls"], targets=["tflite-int8"],
+                cache_dir=tmp_path / "cache", gate_pages=d)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dist", "gate"]
+    assert [p.name for p in dist.iterdir()] == ["manifest.json"] and (dist / "manifest.json").read_text() == "{}"
