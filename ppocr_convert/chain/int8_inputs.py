@@ -4,13 +4,12 @@ gate pages (`--gate-pages DIR`), checked before any stage runs.
 Why: the packaged calibration set (calibration.py) is photos and rendered pages; an app
 that reads receipts, forms or screenshots wants int8 ranges from its own pictures and a
 gate that judges the int8 file on its own ground truth. The photos join the packaged set
-ahead of it: det calibrates on all of them; rec and cls take the lines the fp32 det cuts
-from the user's photos first, up to their samples per bucket (calibration.SAMPLES_PER_WIDTH),
-then packaged ones. The pages replace the rendered gate pages. Both are part of the cache
-key (their digests) and of `int8.json`.
+ahead of it (int8_conversion.build_int8 says how each task takes them). The pages replace
+the rendered gate pages. Both are part of the cache key (their digests) and of `int8.json`.
 
-Everything is read once here, so a bad file fails the run in seconds with its name,
-not after minutes of conversion, and no artifact is written.
+Every file is read here, and every labelled box checked the way the gate will cut it, so
+a bad file fails the run in seconds with its name, not after minutes of conversion, and
+no artifact is written.
 """
 from __future__ import annotations
 
